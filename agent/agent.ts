@@ -1,0 +1,174 @@
+import { randomUUID } from 'node:crypto';
+import type {
+  ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, FinishReason, TokenCount, TokenCountRequest, Usage,
+} from '../protocol/chat.js';
+import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
+import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModelList, ServiceStatus, UnloadRequest } from '../protocol/models.js';
+import type { CrucibleApi } from '../protocol/operations.js';
+import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
+import type { DeviceProbe } from './devices.js';
+import type { Registry } from './registry.js';
+
+export interface AgentInfo {
+  endpoints: () => string[];
+  pipeName: () => string;
+  modelDirPath: string;
+}
+
+const FINGERPRINT = `crucible-${SERVICE_VERSION}`;
+
+/** The operations every transport serves, implemented once over the registry. */
+export class Agent implements CrucibleApi {
+  private gpuDevice = 0;
+
+  constructor(private readonly registry: Registry, private readonly devices: DeviceProbe, private readonly info: AgentInfo) {}
+
+  async status(): Promise<ServiceStatus> {
+    return {
+      Endpoints: this.info.endpoints(),
+      ModelDirPath: this.info.modelDirPath,
+      PipeName: this.info.pipeName(),
+      Version: SERVICE_VERSION,
+      protocolVersion: PROTOCOL_VERSION,
+      pid: process.pid,
+    };
+  }
+
+  async listModels(): Promise<OpenAIModelList> {
+    return {
+      object: 'list',
+      data: this.registry.cached().map((e) => ({ id: e.id, object: 'model', created: 0, owned_by: 'crucible' })),
+    };
+  }
+
+  async modelInfo(): Promise<ModelInfo[]> {
+    return this.registry.info();
+  }
+
+  async cachedModels(): Promise<string[]> {
+    return this.registry.cached().map((e) => e.id);
+  }
+
+  async loadedModels(): Promise<string[]> {
+    return this.registry.loaded().map((e) => e.id);
+  }
+
+  async load(req: LoadRequest): Promise<{ model: string }> {
+    if (req.ep !== undefined) {
+      const usable = await this.devices.providers();
+      if (!usable.includes(req.ep)) {
+        throw new CrucibleError('unsupported_execution_provider',
+          `execution provider '${req.ep}' cannot run on this machine; available: ${usable.join(', ')}`, 'ep');
+      }
+    }
+    const entry = await this.registry.load(req.name, { ttl: req.ttl, ep: req.ep });
+    return { model: entry.id };
+  }
+
+  async unload(req: UnloadRequest): Promise<{ model: string }> {
+    return { model: (await this.registry.unload(req.name, req.force)).id };
+  }
+
+  async unloadAll(): Promise<{ models: string[] }> {
+    const models = this.registry.loaded().map((e) => e.id);
+    await this.registry.unloadAll(true);
+    return { models };
+  }
+
+  async countTokens(req: TokenCountRequest): Promise<TokenCount> {
+    const lease = await this.registry.acquire(req.model);
+    try {
+      return { model: lease.entry.id, tokenCount: await lease.runner.countTokens(req.messages) };
+    } finally {
+      lease.release();
+    }
+  }
+
+  async chat(req: ChatCompletionRequest, signal?: AbortSignal): Promise<ChatCompletion> {
+    const id = `chatcmpl-${randomUUID()}`;
+    let content = '';
+    let model = req.model;
+    let finish: FinishReason = 'stop';
+    let usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    for await (const chunk of this.chatStream({ ...req, includeUsage: true }, signal, id)) {
+      model = chunk.model;
+      const choice = chunk.choices[0];
+      if (choice?.delta.content) content += choice.delta.content;
+      if (choice?.finish_reason) finish = choice.finish_reason;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    return {
+      id, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model, system_fingerprint: FINGERPRINT,
+      choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: finish }],
+      usage,
+    };
+  }
+
+  /**
+   * Streams `chat.completion.chunk` objects: a role chunk, content chunks, a finish chunk, and a
+   * usage chunk when asked. Errors before the first token reject; later ones end the stream.
+   */
+  async *chatStream(req: ChatCompletionRequest, signal?: AbortSignal, id = `chatcmpl-${randomUUID()}`): AsyncIterable<ChatCompletionChunk> {
+    if (signal?.aborted) throw new CrucibleError('cancelled', 'the request was cancelled');
+    const lease = await this.registry.acquire(req.model);
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
+      id, object: 'chat.completion.chunk', created, model: lease.entry.id, system_fingerprint: FINGERPRINT,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    });
+    try {
+      let started = false;
+      for await (const event of lease.runner.generate(req.messages, req.sampling, signal)) {
+        switch (event.type) {
+          case 'start':
+            started = true;
+            yield chunk({ role: 'assistant', content: '' }, null);
+            break;
+          case 'delta':
+            yield chunk({ content: event.text }, null);
+            break;
+          case 'done': {
+            if (!started) yield chunk({ role: 'assistant', content: '' }, null);
+            yield chunk({}, event.finishReason);
+            if (req.includeUsage) {
+              const total = event.promptTokens + event.completionTokens;
+              yield { ...chunk({}, null), choices: [], usage: { prompt_tokens: event.promptTokens, completion_tokens: event.completionTokens, total_tokens: total } };
+            }
+            return;
+          }
+          case 'error': {
+            const err = fromErrorBody(event.error);
+            if (err.code === 'worker_crashed') lease.fail(err.message);
+            throw err;
+          }
+        }
+      }
+    } finally {
+      lease.release();
+    }
+  }
+
+  async getGpuDevice(): Promise<GpuDevice> {
+    await this.requireGpu();
+    return { deviceId: this.gpuDevice };
+  }
+
+  async setGpuDevice(req: GpuDevice): Promise<GpuDevice> {
+    const gpus = await this.requireGpu();
+    // onnxruntime-node exposes one adapter per GPU provider; index 0 is the only valid one.
+    if (req.deviceId >= 1) {
+      throw new CrucibleError('no_gpu_device', `GPU device ${req.deviceId} does not exist; valid ids: 0 (${gpus.join(', ')})`, 'deviceId');
+    }
+    this.gpuDevice = req.deviceId;
+    return { deviceId: this.gpuDevice };
+  }
+
+  private async requireGpu(): Promise<string[]> {
+    const gpus = await this.devices.gpuProviders();
+    if (gpus.length === 0) {
+      const all = await this.devices.providers();
+      throw new CrucibleError('no_gpu_device', `no GPU execution provider can run on this machine; available providers: ${all.join(', ')}`, 'deviceId');
+    }
+    return gpus;
+  }
+}

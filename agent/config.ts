@@ -1,0 +1,62 @@
+import { availableParallelism, homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+/**
+ * Every knob of the agent, once: its flag, environment variable, default and meaning. The README's
+ * configuration table is this list.
+ */
+export const OPTIONS = {
+  home: { flag: 'home', env: 'CRUCIBLE_HOME', type: 'string', default: join(homedir(), '.crucible'), help: 'Data folder: model cache, service.json, socket, logs' },
+  host: { flag: 'host', env: 'CRUCIBLE_HOST', type: 'string', default: '127.0.0.1', help: 'Address the HTTP server binds to' },
+  port: { flag: 'port', env: 'CRUCIBLE_PORT', type: 'int', default: 0, help: 'HTTP port; 0 picks a free one' },
+  ep: { flag: 'ep', env: 'CRUCIBLE_EP', type: 'string', default: 'cpu', help: 'Default execution provider for loads that name none' },
+  threads: { flag: 'threads', env: 'CRUCIBLE_THREADS', type: 'int', default: 0, help: 'Intra-op threads per session; 0 chooses by model size and cores' },
+  replicas: { flag: 'replicas', env: 'CRUCIBLE_REPLICAS', type: 'int', default: 1, help: 'Worker threads (sessions) per loaded model' },
+  maxBatch: { flag: 'max-batch', env: 'CRUCIBLE_MAX_BATCH', type: 'int', default: 8, help: 'Most sequences one worker decodes in one step' },
+  prefillChunk: { flag: 'prefill-chunk', env: 'CRUCIBLE_PREFILL_CHUNK', type: 'int', default: 128, help: 'Prompt tokens prefilled per step between decode steps' },
+  pipe: { flag: 'pipe', env: 'CRUCIBLE_PIPE', type: 'string', default: '', help: 'Pipe path; empty: <home>/crucible.sock (\\\\.\\pipe\\crucible-<user> on Windows)' },
+} as const;
+
+type Spec = typeof OPTIONS;
+export type Config = { [K in keyof Spec]: Spec[K]['type'] extends 'int' ? number : string } & { modelsDir: string };
+
+export function usage(): string {
+  return Object.values(OPTIONS)
+    .map((o) => `  --${o.flag.padEnd(16)} ${o.help} (env ${o.env}, default ${JSON.stringify(o.default)})`)
+    .join('\n');
+}
+
+/** Flags win over environment variables, which win over defaults. */
+export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(Object.values(OPTIONS).map((o) => [o.flag, { type: 'string' as const }])),
+    strict: true,
+    allowPositionals: false,
+  });
+  const out: Record<string, string | number> = {};
+  for (const [key, o] of Object.entries(OPTIONS)) {
+    const raw = (values as Record<string, string | undefined>)[o.flag] ?? env[o.env];
+    if (raw === undefined || raw === '') { out[key] = o.default; continue; }
+    if (o.type === 'int') {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`--${o.flag} must be a non-negative integer, got '${raw}'`);
+      out[key] = n;
+    } else {
+      out[key] = raw;
+    }
+  }
+  const config = out as Omit<Config, 'modelsDir'>;
+  if (config.replicas < 1) throw new Error('--replicas must be at least 1');
+  if (config.maxBatch < 1) throw new Error('--max-batch must be at least 1');
+  if (config.prefillChunk < 1) throw new Error('--prefill-chunk must be at least 1');
+  return { ...config, modelsDir: join(config.home, 'cache', 'models') } as Config;
+}
+
+/** Small models run fastest on one thread; larger ones use the cores the replicas leave free. */
+export function threadsFor(modelBytes: number, config: Pick<Config, 'threads' | 'replicas'>): number {
+  if (config.threads > 0) return config.threads;
+  const share = Math.max(1, Math.floor(availableParallelism() / config.replicas));
+  return modelBytes < 16 * 1024 * 1024 ? 1 : Math.min(share, 4);
+}

@@ -1,0 +1,96 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { detectLayout } from '../workers/engine/model-spec.js';
+
+/** A model folder found in the cache. */
+export interface ModelEntry {
+  /** Declared id (`name:version`), or the folder name when the folder declares none. */
+  id: string;
+  alias: string | null;
+  /** Path relative to the models folder; also accepted as a name. */
+  folder: string;
+  path: string;
+  /** Bytes of the ONNX weights, to size thread pools. */
+  bytes: number;
+}
+
+/** `crucible.json` beside the model files: the catalog entry it was installed from. */
+interface Manifest {
+  id?: string;
+  name?: string;
+  alias?: string;
+}
+
+function readManifest(dir: string): Manifest {
+  try {
+    return JSON.parse(readFileSync(join(dir, 'crucible.json'), 'utf8')) as Manifest;
+  } catch {
+    return {};
+  }
+}
+
+function onnxBytes(dir: string): number {
+  let total = 0;
+  for (const sub of [dir, join(dir, 'onnx')]) {
+    if (!existsSync(sub)) continue;
+    for (const f of readdirSync(sub)) {
+      if (f.endsWith('.onnx') || f.endsWith('.onnx_data') || f.endsWith('.onnx.data')) total += statSync(join(sub, f)).size;
+    }
+  }
+  return total;
+}
+
+/**
+ * Walks the models folder (to a depth of three, for publisher/model/version layouts) and returns
+ * every folder that holds a loadable model. Folders whose names start with '.' are downloads in
+ * progress and are skipped.
+ */
+export function discoverModels(root: string, depth = 3): ModelEntry[] {
+  const found: ModelEntry[] = [];
+  const walk = (dir: string, left: number) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names.sort()) {
+      if (name.startsWith('.')) continue;
+      const path = join(dir, name);
+      try {
+        if (!statSync(path).isDirectory()) continue;
+      } catch {
+        continue;
+      }
+      if (detectLayout(path) !== null) {
+        const m = readManifest(path);
+        const folder = relative(root, path).split('\\').join('/');
+        found.push({ id: m.id ?? m.name ?? name, alias: m.alias ?? null, folder, path, bytes: onnxBytes(path) });
+      } else if (left > 1) {
+        walk(path, left - 1);
+      }
+    }
+  };
+  walk(root, depth);
+  return found;
+}
+
+const versionOf = (id: string): number => {
+  const v = Number(id.slice(id.lastIndexOf(':') + 1));
+  return Number.isFinite(v) ? v : -1;
+};
+const stripVersion = (id: string): string => (id.includes(':') ? id.slice(0, id.lastIndexOf(':')) : id);
+
+/**
+ * Resolves a requested name: exact id, then id without version (highest version wins), then
+ * alias, then folder name. Case-insensitive, as model ids are in the seeds.
+ */
+export function resolveEntry(entries: ModelEntry[], name: string): ModelEntry | undefined {
+  const n = name.toLowerCase();
+  const exact = entries.find((e) => e.id.toLowerCase() === n);
+  if (exact) return exact;
+  const unversioned = entries.filter((e) => stripVersion(e.id).toLowerCase() === n)
+    .sort((a, b) => versionOf(b.id) - versionOf(a.id));
+  if (unversioned.length > 0) return unversioned[0];
+  return entries.find((e) => e.alias?.toLowerCase() === n) ?? entries.find((e) => e.folder.toLowerCase() === n);
+}

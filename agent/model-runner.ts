@@ -1,0 +1,105 @@
+import { MessageChannel } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { ChatMessage, SamplingParams } from '../protocol/chat.js';
+import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
+import type { LoadedModelFacts, WorkerEvent, WorkerInit, WorkerResult, WorkerTask } from '../protocol/worker-messages.js';
+
+/** What the registry needs from a loaded model; the piscina runner is the real one. */
+export interface Runner {
+  readonly facts: LoadedModelFacts;
+  generate(messages: ChatMessage[], sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent>;
+  countTokens(messages: ChatMessage[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface RunnerOptions extends WorkerInit {
+  replicas: number;
+}
+
+const WORKER = fileURLToPath(new URL('../workers/llm-worker.js', import.meta.url));
+
+/**
+ * A model's piscina pool: `replicas` worker threads, each holding its own session and accepting up
+ * to `maxBatch` concurrent generations that it decodes together.
+ */
+export class PiscinaRunner implements Runner {
+  private constructor(private readonly pool: Piscina, readonly facts: LoadedModelFacts) {}
+
+  static async start(opts: RunnerOptions): Promise<PiscinaRunner> {
+    const { replicas, ...init } = opts;
+    const pool = new Piscina({
+      filename: WORKER,
+      workerData: init satisfies WorkerInit,
+      minThreads: replicas,
+      maxThreads: replicas,
+      concurrentTasksPerWorker: init.maxBatch,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      // A worker that dies must not take the agent down; its tasks reject instead.
+      recordTiming: false,
+    });
+    pool.on('error', () => {});
+    try {
+      const result = await pool.run({ kind: 'load' } satisfies WorkerTask) as WorkerResult;
+      if (!result.ok) throw fromErrorBody(result.error);
+      return new PiscinaRunner(pool, result.facts!);
+    } catch (err) {
+      await pool.destroy().catch(() => {});
+      throw err instanceof CrucibleError ? err : new CrucibleError('model_load_failed', `the model worker failed to start: ${(err as Error).message}`);
+    }
+  }
+
+  async countTokens(messages: ChatMessage[]): Promise<number> {
+    const result = await this.pool.run({ kind: 'count', messages } satisfies WorkerTask) as WorkerResult;
+    if (!result.ok) throw fromErrorBody(result.error);
+    return result.tokenCount!;
+  }
+
+  /**
+   * Streams a generation's events. Aborting sets the shared flag the worker checks between decode
+   * steps, so the session survives; the stream then ends with a `cancelled` error event.
+   */
+  async *generate(messages: ChatMessage[], sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent> {
+    const { port1, port2 } = new MessageChannel();
+    const cancel = new SharedArrayBuffer(4);
+    const flag = new Int32Array(cancel);
+    const onAbort = () => Atomics.store(flag, 0, 1);
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    const queue: WorkerEvent[] = [];
+    let wake: (() => void) | null = null;
+    let ended = false;
+    const push = (e: WorkerEvent) => {
+      if (ended) return;
+      if (e.type === 'done' || e.type === 'error') ended = true;
+      queue.push(e);
+      wake?.();
+    };
+    port1.on('message', push);
+    const task: WorkerTask = { kind: 'generate', messages, sampling, port: port2, cancel };
+    // The task promise can settle before the last port message arrives; only a rejection (the
+    // worker died) ends the stream from here.
+    this.pool.run(task, { transferList: [port2] }).catch((err: Error) => {
+      setImmediate(() => push({ type: 'error', error: new CrucibleError('worker_crashed', `the model worker stopped: ${err.message}`).toBody() }));
+    });
+    try {
+      while (true) {
+        while (queue.length === 0) await new Promise<void>((r) => { wake = r; });
+        wake = null;
+        const e = queue.shift()!;
+        yield e;
+        if (e.type === 'done' || e.type === 'error') return;
+      }
+    } finally {
+      // Stopping early (consumer gone) must stop the worker too.
+      if (!ended) onAbort();
+      signal?.removeEventListener('abort', onAbort);
+      port1.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,214 @@
+import { CrucibleError } from '../protocol/errors.js';
+import type { ModelInfo } from '../protocol/models.js';
+import { type ModelEntry, discoverModels, resolveEntry } from './discovery.js';
+import type { Runner } from './model-runner.js';
+
+export interface RegistryDeps {
+  modelsDir: string;
+  /** Starts a model's workers; the real one spawns a piscina pool, tests may pass their own. */
+  startRunner(entry: ModelEntry, ep: string): Promise<Runner>;
+  defaultEp: string;
+  /** Seconds a loaded model may sit idle before it is unloaded. */
+  defaultTtl: number;
+  /** Loaded models kept at once; the least recently used idle one makes room. */
+  maxLoaded: number;
+  now?: () => number;
+}
+
+interface Slot {
+  entry: ModelEntry;
+  state: 'loading' | 'loaded' | 'failed';
+  loading: Promise<Runner> | null;
+  runner: Runner | null;
+  error: string | null;
+  ep: string;
+  ttl: number;
+  inFlight: number;
+  lastUsed: number;
+  timer: NodeJS.Timeout | null;
+  idleWaiters: (() => void)[];
+}
+
+export interface Lease {
+  entry: ModelEntry;
+  runner: Runner;
+  release(): void;
+  /** The worker died under this lease: the model is marked failed with the reason. */
+  fail(reason: string): void;
+}
+
+/**
+ * The one owner of model state: which models exist on disk, which are loading, loaded or failed,
+ * how many requests each is serving, and when each expires. Everything else asks it.
+ */
+export class Registry {
+  private entries: ModelEntry[] = [];
+  private readonly slots = new Map<string, Slot>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: RegistryDeps) {
+    this.now = deps.now ?? Date.now;
+    this.refresh();
+  }
+
+  refresh(): ModelEntry[] {
+    this.entries = discoverModels(this.deps.modelsDir);
+    return this.entries;
+  }
+
+  /** Finds a model by id, id without version, alias or folder; rescans the disk once on a miss. */
+  resolve(name: string): ModelEntry {
+    const hit = resolveEntry(this.entries, name) ?? resolveEntry(this.refresh(), name);
+    if (!hit) throw new CrucibleError('model_not_found', `The model '${name}' does not exist in the model cache`, 'model');
+    return hit;
+  }
+
+  cached(): ModelEntry[] {
+    return this.refresh();
+  }
+
+  loaded(): ModelEntry[] {
+    return [...this.slots.values()].filter((s) => s.state === 'loaded').map((s) => s.entry);
+  }
+
+  info(): ModelInfo[] {
+    return this.refresh().map((entry) => {
+      const slot = this.slots.get(entry.id);
+      return {
+        id: entry.id,
+        alias: entry.alias,
+        folder: entry.folder,
+        path: entry.path,
+        state: slot?.state ?? 'cached',
+        executionProvider: slot?.runner?.facts.executionProvider ?? null,
+        error: slot?.error ?? null,
+        contextLength: slot?.runner?.facts.contextLength ?? null,
+        inFlight: slot?.inFlight ?? 0,
+        expiresInSeconds: slot?.state === 'loaded' && slot.inFlight === 0
+          ? Math.max(0, Math.round((slot.lastUsed + slot.ttl * 1000 - this.now()) / 1000)) : null,
+      };
+    });
+  }
+
+  /** Loads (or reuses) a model and takes a lease on it for one request. */
+  async acquire(name: string): Promise<Lease> {
+    const entry = this.resolve(name);
+    const slot = await this.ensureLoaded(entry, {});
+    slot.inFlight++;
+    this.clearTimer(slot);
+    let released = false;
+    return {
+      entry,
+      runner: slot.runner!,
+      release: () => {
+        if (released) return;
+        released = true;
+        slot.inFlight--;
+        slot.lastUsed = this.now();
+        if (slot.inFlight === 0) this.becameIdle(slot);
+      },
+      fail: (reason: string) => this.markFailed(slot, reason),
+    };
+  }
+
+  async load(name: string, opts: { ttl?: number; ep?: string }): Promise<ModelEntry> {
+    const entry = this.resolve(name);
+    const slot = await this.ensureLoaded(entry, opts);
+    if (opts.ttl !== undefined) slot.ttl = opts.ttl;
+    slot.lastUsed = this.now();
+    if (slot.inFlight === 0) this.becameIdle(slot);
+    return entry;
+  }
+
+  /** Without force, waits for the requests in flight to finish; with force, stops them now. */
+  async unload(name: string, force: boolean): Promise<ModelEntry> {
+    const entry = this.resolve(name);
+    const slot = this.slots.get(entry.id);
+    if (!slot) return entry;
+    if (slot.state === 'loading') await slot.loading!.catch(() => {});
+    if (!force && slot.inFlight > 0) await new Promise<void>((r) => slot.idleWaiters.push(r));
+    await this.drop(slot);
+    return entry;
+  }
+
+  async unloadAll(force = true): Promise<void> {
+    await Promise.all([...this.slots.values()].map((s) => this.unload(s.entry.id, force).catch(() => {})));
+  }
+
+  private async ensureLoaded(entry: ModelEntry, opts: { ttl?: number; ep?: string }): Promise<Slot> {
+    let slot = this.slots.get(entry.id);
+    const ep = opts.ep ?? slot?.ep ?? this.deps.defaultEp;
+    if (slot?.state === 'loaded' && opts.ep && slot.ep !== opts.ep) {
+      // A different provider means a new session: reload once the model is idle.
+      await this.unload(entry.id, false);
+      slot = undefined;
+    }
+    if (slot?.state === 'loaded') return slot;
+    if (slot?.state === 'loading') {
+      await slot.loading;
+      return slot;
+    }
+    await this.makeRoom();
+    const fresh: Slot = {
+      entry, state: 'loading', loading: null, runner: null, error: null, ep, ttl: opts.ttl ?? this.deps.defaultTtl,
+      inFlight: 0, lastUsed: this.now(), timer: null, idleWaiters: [],
+    };
+    this.slots.set(entry.id, fresh);
+    fresh.loading = this.deps.startRunner(entry, ep);
+    try {
+      fresh.runner = await fresh.loading;
+      fresh.state = 'loaded';
+      fresh.loading = null;
+      return fresh;
+    } catch (err) {
+      fresh.state = 'failed';
+      fresh.loading = null;
+      fresh.error = (err as Error).message;
+      throw err;
+    }
+  }
+
+  /** Evicts the least recently used idle model when the budget is full; busy models stay. */
+  private async makeRoom(): Promise<void> {
+    const live = [...this.slots.values()].filter((s) => s.state !== 'failed');
+    if (live.length < this.deps.maxLoaded) return;
+    const idle = live.filter((s) => s.state === 'loaded' && s.inFlight === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    if (idle.length > 0) await this.drop(idle[0]);
+  }
+
+  private becameIdle(slot: Slot): void {
+    for (const w of slot.idleWaiters.splice(0)) w();
+    this.clearTimer(slot);
+    if (slot.state !== 'loaded') return;
+    slot.timer = setTimeout(() => {
+      if (slot.inFlight === 0 && this.slots.get(slot.entry.id) === slot) void this.drop(slot);
+    }, slot.ttl * 1000);
+    slot.timer.unref();
+  }
+
+  private clearTimer(slot: Slot): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    slot.timer = null;
+  }
+
+  private markFailed(slot: Slot, reason: string): void {
+    if (this.slots.get(slot.entry.id) !== slot) return;
+    slot.state = 'failed';
+    slot.error = reason;
+    const runner = slot.runner;
+    slot.runner = null;
+    void runner?.close().catch(() => {});
+  }
+
+  private async drop(slot: Slot): Promise<void> {
+    this.clearTimer(slot);
+    if (this.slots.get(slot.entry.id) === slot) this.slots.delete(slot.entry.id);
+    const runner = slot.runner;
+    slot.runner = null;
+    await runner?.close().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.slots.values()].map((s) => this.drop(s)));
+  }
+}

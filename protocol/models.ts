@@ -1,0 +1,87 @@
+import { invalid } from './errors.js';
+import { type Json, checkModelName, optionalBoolean, optionalInteger, requireModelName, requireObject } from './validate.js';
+
+export type ModelState = 'cached' | 'loading' | 'loaded' | 'failed';
+
+/** One model the agent knows, as reported by `models.cached` details and `service ps`. */
+export interface ModelInfo {
+  id: string;
+  alias: string | null;
+  folder: string;
+  path: string;
+  state: ModelState;
+  executionProvider: string | null;
+  error: string | null;
+  contextLength: number | null;
+  /** Requests being served now. */
+  inFlight: number;
+  /** Seconds until an idle loaded model unloads itself; null while busy or not loaded. */
+  expiresInSeconds: number | null;
+}
+
+/** GET /v1/models (OpenAI list shape). */
+export interface OpenAIModelList {
+  object: 'list';
+  data: { id: string; object: 'model'; created: number; owned_by: string }[];
+}
+
+/** GET /openai/status (pipe op `status` adds the protocol fields). */
+export interface ServiceStatus {
+  Endpoints: string[];
+  ModelDirPath: string;
+  PipeName: string;
+  Version: string;
+  protocolVersion: number;
+  pid: number;
+}
+
+/** The status file `<home>/service.json`, how clients find a running agent. */
+export interface ServiceFile {
+  pid: number;
+  version: string;
+  protocolVersion: number;
+  endpoints: string[];
+  pipeName: string;
+  modelDirPath: string;
+  startedAt: string;
+}
+
+export interface LoadRequest {
+  name: string;
+  ttl?: number;
+  ep?: string;
+}
+
+export interface UnloadRequest {
+  name: string;
+  force: boolean;
+}
+
+export interface GpuDevice {
+  deviceId: number;
+}
+
+export function parseLoadRequest(input: unknown): LoadRequest {
+  const body = requireObject(input, 'body');
+  const ep = body.ep;
+  if (ep !== undefined && ep !== null && typeof ep !== 'string') throw invalid('ep', "'ep' must be a string");
+  return {
+    name: requireModelName(body, 'name'),
+    ttl: optionalInteger(body, 'ttl', 1, 31_536_000),
+    ep: typeof ep === 'string' && ep.length > 0 ? ep.toLowerCase() : undefined,
+  };
+}
+
+export function parseUnloadRequest(input: unknown): UnloadRequest {
+  const body = requireObject(input, 'body');
+  return { name: requireModelName(body, 'name'), force: optionalBoolean(body, 'force') ?? false };
+}
+
+export function parseGpuDevice(input: unknown): GpuDevice {
+  const body = requireObject(input, 'body') as Json;
+  const deviceId = optionalInteger(body, 'deviceId', 0, 1024);
+  if (deviceId === undefined) throw invalid('deviceId', "'deviceId' is required and must be a non-negative integer");
+  return { deviceId };
+}
+
+export { checkModelName };

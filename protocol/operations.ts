@@ -1,0 +1,33 @@
+import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, TokenCount, TokenCountRequest } from './chat.js';
+import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModelList, ServiceStatus, UnloadRequest } from './models.js';
+
+/**
+ * The service's operations, declared once. The agent implements this interface; the HTTP adapter
+ * and the pipe server translate requests into calls on it; the clients expose the same calls.
+ */
+export interface CrucibleApi {
+  status(): Promise<ServiceStatus>;
+  /** OpenAI `GET /v1/models`. */
+  listModels(): Promise<OpenAIModelList>;
+  /** Every model in the cache with its state (`crucible service ps`). */
+  modelInfo(): Promise<ModelInfo[]>;
+  /** Names of cached models (`GET /openai/models`). */
+  cachedModels(): Promise<string[]>;
+  /** Names of loaded models (`GET /openai/loadedmodels`). */
+  loadedModels(): Promise<string[]>;
+  load(req: LoadRequest): Promise<{ model: string }>;
+  unload(req: UnloadRequest): Promise<{ model: string }>;
+  unloadAll(): Promise<{ models: string[] }>;
+  chat(req: ChatCompletionRequest, signal?: AbortSignal): Promise<ChatCompletion>;
+  chatStream(req: ChatCompletionRequest, signal?: AbortSignal): AsyncIterable<ChatCompletionChunk>;
+  countTokens(req: TokenCountRequest): Promise<TokenCount>;
+  getGpuDevice(): Promise<GpuDevice>;
+  setGpuDevice(req: GpuDevice): Promise<GpuDevice>;
+}
+
+/** Pipe operation names (see docs/protocol.md); each maps to one CrucibleApi call. */
+export const OPS = [
+  'status', 'models.list', 'models.info', 'models.cached', 'models.loaded', 'models.load', 'models.unload',
+  'models.unloadAll', 'chat.completions', 'tokenizer.count', 'gpu.get', 'gpu.set', 'cancel',
+] as const;
+export type OpName = (typeof OPS)[number];

@@ -1,0 +1,54 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { ChatMessage, FinishReason, SamplingParams } from './chat.js';
+import type { ErrorBody } from './errors.js';
+
+/** What the agent tells a model worker when it starts (piscina `workerData`). */
+export interface WorkerInit {
+  modelDir: string;
+  executionProvider: string;
+  intraOpThreads: number;
+  /** Largest number of sequences decoded in one step. */
+  maxBatch: number;
+  /** Prompt tokens prefilled per step, so a long prompt does not stall running streams. */
+  prefillChunk: number;
+}
+
+/** Facts about a loaded model that the agent reports. */
+export interface LoadedModelFacts {
+  contextLength: number;
+  vocabSize: number;
+  numLayers: number;
+  executionProvider: string;
+  layout: 'hf' | 'genai';
+}
+
+export interface GenerateTask {
+  kind: 'generate';
+  messages: ChatMessage[];
+  sampling: SamplingParams;
+  /** Receives WorkerEvents; ends with exactly one `done` or `error`. */
+  port: MessagePort;
+  /** Int32Array(1) view: non-zero asks the worker to stop this sequence between steps. */
+  cancel: SharedArrayBuffer;
+}
+
+export interface CountTask {
+  kind: 'count';
+  messages: ChatMessage[];
+}
+
+export interface LoadTask {
+  kind: 'load';
+}
+
+export type WorkerTask = GenerateTask | CountTask | LoadTask;
+
+export type WorkerEvent =
+  | { type: 'start'; promptTokens: number }
+  | { type: 'delta'; text: string }
+  | { type: 'done'; finishReason: FinishReason; promptTokens: number; completionTokens: number }
+  | { type: 'error'; error: ErrorBody };
+
+export type WorkerResult =
+  | { ok: true; facts?: LoadedModelFacts; tokenCount?: number }
+  | { ok: false; error: ErrorBody };

@@ -1,0 +1,84 @@
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
+import { CrucibleError } from '../../protocol/errors.js';
+import { parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
+import type { CrucibleApi } from '../../protocol/operations.js';
+import { errorResponse, readJson } from './errors.js';
+
+const flag = (v: string | undefined): boolean | undefined =>
+  v === undefined ? undefined : ['1', 'true', 'yes'].includes(v.toLowerCase()) ? true
+    : ['0', 'false', 'no'].includes(v.toLowerCase()) ? false : (v as unknown as boolean);
+const int = (v: string | undefined): unknown => (v === undefined || v === '' ? undefined : /^-?\d+$/.test(v) ? Number(v) : v);
+
+/** An AbortSignal that fires when the HTTP client goes away. */
+function clientSignal(req: Request): AbortController {
+  const ac = new AbortController();
+  if (req.signal.aborted) ac.abort();
+  else req.signal.addEventListener('abort', () => ac.abort(), { once: true });
+  return ac;
+}
+
+/**
+ * The HTTP adapter: each route parses its input with the protocol's parsers, calls one operation
+ * of the agent and writes the result. It holds no state and touches no model.
+ */
+export function createHttpApp(api: CrucibleApi, opts: { ready?: () => boolean } = {}): Hono {
+  const app = new Hono();
+
+  app.onError((err, c) => errorResponse(c, err));
+  app.notFound((c) => errorResponse(c, new CrucibleError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
+
+  app.get('/health', (c) => c.json({ status: 'ok' }));
+  app.get('/ready', (c) => (opts.ready?.() ?? true ? c.json({ status: 'ready' })
+    : errorResponse(c, new CrucibleError('shutting_down', 'the service is not ready'))));
+
+  app.post('/v1/chat/completions', async (c) => {
+    const req = parseChatCompletionRequest(await readJson(c));
+    const ac = clientSignal(c.req.raw);
+    if (!req.stream) return c.json(await api.chat(req, ac.signal));
+    // Pull the first chunk before committing to a 200, so early errors keep their status.
+    const it = api.chatStream(req, ac.signal)[Symbol.asyncIterator]();
+    const first = await it.next();
+    return streamSSE(c, async (stream) => {
+      stream.onAbort(() => ac.abort());
+      try {
+        for (let r = first; !r.done; r = await it.next()) {
+          if (stream.aborted) break;
+          await stream.writeSSE({ data: JSON.stringify(r.value) });
+        }
+        if (!stream.aborted) await stream.writeSSE({ data: '[DONE]' });
+      } catch (err) {
+        if (!stream.aborted) {
+          const e = err instanceof CrucibleError ? err : new CrucibleError('internal_error', (err as Error).message);
+          await stream.writeSSE({ data: JSON.stringify({ error: e.toBody() }) });
+        }
+      } finally {
+        ac.abort();
+        await it.return?.();
+      }
+    });
+  });
+
+  app.post('/v1/chat/completions/tokenizer/encode/count', async (c) =>
+    c.json(await api.countTokens(parseTokenCountRequest(await readJson(c)))));
+
+  app.get('/v1/models', async (c) => c.json(await api.listModels()));
+  app.get('/openai/models', async (c) => c.json(await api.cachedModels()));
+  app.get('/openai/loadedmodels', async (c) => c.json(await api.loadedModels()));
+  app.get('/openai/ps', async (c) => c.json(await api.modelInfo()));
+  app.get('/openai/status', async (c) => c.json(await api.status()));
+
+  app.get('/openai/load/:name', async (c) =>
+    c.json(await api.load(parseLoadRequest({ name: c.req.param('name'), ttl: int(c.req.query('ttl')), ep: c.req.query('ep') }))));
+  app.get('/openai/unload/:name', async (c) =>
+    c.json(await api.unload(parseUnloadRequest({ name: c.req.param('name'), force: flag(c.req.query('force')) }))));
+  app.get('/openai/unloadall', async (c) => c.json(await api.unloadAll()));
+
+  // The seeds answer a bare integer.
+  app.get('/openai/getgpudevice', async (c) => c.json((await api.getGpuDevice()).deviceId));
+  app.get('/openai/setgpudevice/:id', async (c) =>
+    c.json((await api.setGpuDevice(parseGpuDevice({ deviceId: int(c.req.param('id')) }))).deviceId));
+
+  return app;
+}

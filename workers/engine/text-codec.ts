@@ -1,0 +1,111 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+import type { ChatMessage } from '../../protocol/chat.js';
+import { CrucibleError } from '../../protocol/errors.js';
+
+// Used only when a model ships no chat template: the plain concatenation base models expect.
+const FALLBACK_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% if not loop.last %}\n{% endif %}{% endfor %}";
+
+const tokenText = (t: unknown): string | undefined =>
+  typeof t === 'string' ? t : t && typeof t === 'object' && typeof (t as any).content === 'string' ? (t as any).content : undefined;
+
+/** The model's tokenizer and chat template: messages to prompt ids, ids back to text. */
+export class TextCodec {
+  private readonly tokenizer: Tokenizer;
+  private readonly template: Template;
+  private readonly specials: Record<string, string | undefined>;
+
+  constructor(dir: string) {
+    let tokenizerJson: object;
+    let config: Record<string, unknown> = {};
+    try {
+      tokenizerJson = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+      const configPath = join(dir, 'tokenizer_config.json');
+      if (existsSync(configPath)) config = JSON.parse(readFileSync(configPath, 'utf8'));
+      this.tokenizer = new Tokenizer(tokenizerJson, config);
+    } catch (err) {
+      throw new CrucibleError('model_load_failed', `cannot load the tokenizer in ${dir}: ${(err as Error).message}`);
+    }
+    const source = typeof config.chat_template === 'string' ? config.chat_template
+      : Array.isArray(config.chat_template) ? (config.chat_template as { name: string; template: string }[]).find((t) => t.name === 'default')?.template
+      : undefined;
+    try {
+      this.template = new Template(source ?? FALLBACK_TEMPLATE);
+    } catch (err) {
+      throw new CrucibleError('model_load_failed', `the chat template in ${dir} does not parse: ${(err as Error).message}`);
+    }
+    this.specials = {
+      bos_token: tokenText(config.bos_token),
+      eos_token: tokenText(config.eos_token),
+      unk_token: tokenText(config.unk_token),
+      pad_token: tokenText(config.pad_token),
+    };
+  }
+
+  renderPrompt(messages: ChatMessage[]): string {
+    try {
+      return this.template.render({ messages, add_generation_prompt: true, ...this.specials });
+    } catch (err) {
+      throw new CrucibleError('invalid_request', `the model's chat template rejected the messages: ${(err as Error).message}`, 'messages');
+    }
+  }
+
+  /**
+   * Templates that write the BOS token themselves must not get a second one from the tokenizer;
+   * templates that do not (plain base models) rely on it.
+   */
+  encodePrompt(messages: ChatMessage[]): number[] {
+    const text = this.renderPrompt(messages);
+    const bos = this.specials.bos_token;
+    const addSpecial = !(bos && text.startsWith(bos));
+    return this.tokenizer.encode(text, { add_special_tokens: addSpecial }).ids;
+  }
+
+  decode(ids: number[]): string {
+    return this.tokenizer.decode(ids, { skip_special_tokens: true });
+  }
+
+  /** A decoder for one sequence, primed with the prompt's last token so leading spaces survive. */
+  streamDecoder(promptIds: number[]): StreamDecoder {
+    return new StreamDecoder(this, promptIds.slice(-1));
+  }
+}
+
+/**
+ * Incremental detokenization with a sliding window: decodes [prefix..end] against [prefix..read]
+ * and emits the difference, holding back text that ends in U+FFFD (an incomplete byte sequence).
+ * Work per token is bounded by the window, not by the sequence length.
+ */
+export class StreamDecoder {
+  private ids: number[];
+  private prefix = 0;
+  private read: number;
+
+  constructor(private readonly codec: TextCodec, context: number[]) {
+    this.ids = [...context];
+    this.read = this.ids.length;
+  }
+
+  push(id: number): string {
+    this.ids.push(id);
+    const before = this.codec.decode(this.ids.slice(this.prefix, this.read));
+    const after = this.codec.decode(this.ids.slice(this.prefix));
+    if (after.length <= before.length || after.endsWith('\uFFFD')) return '';
+    // Drop the consumed window so ids never grows with the sequence.
+    this.ids = this.ids.slice(this.read);
+    this.prefix = 0;
+    this.read = this.ids.length;
+    return after.slice(before.length);
+  }
+
+  /** Whatever is still held back at the end of generation. */
+  flush(): string {
+    const before = this.codec.decode(this.ids.slice(this.prefix, this.read));
+    const after = this.codec.decode(this.ids.slice(this.prefix));
+    this.ids = [];
+    this.prefix = this.read = 0;
+    return after.length > before.length ? after.slice(before.length) : '';
+  }
+}
