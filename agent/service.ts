@@ -2,6 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
 import { createHttpApp } from '../transports/http/app.js';
+import { startPipeServer } from '../transports/pipe/server.js';
 import { Agent } from './agent.js';
 import { type Config, threadsFor } from './config.js';
 import { DeviceProbe } from './devices.js';
@@ -14,6 +15,7 @@ export interface RunningService {
   registry: Registry;
   url: string;
   port: number;
+  pipeName: string;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function startService(config: Config): Promise<RunningService> {
   });
   const app = createHttpApp(agent, { ready: () => ready });
 
+  const pipe = await startPipeServer(pipeName, agent);
   const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server: s, port: info.port }));
     s.once('error', reject);
@@ -62,6 +65,7 @@ export async function startService(config: Config): Promise<RunningService> {
     closing ??= (async () => {
       ready = false;
       removeServiceFile(config.home);
+      await pipe.close();
       await registry.close();
       await new Promise<void>((r) => {
         server.close(() => r());
@@ -71,5 +75,5 @@ export async function startService(config: Config): Promise<RunningService> {
     })();
     return closing;
   };
-  return { agent, registry, url, port, close };
+  return { agent, registry, url, port, pipeName, close };
 }

@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   worker_crashed: { status: 503, type: 'server_error' },
   overloaded: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
+  connection_closed: { status: 503, type: 'server_error' },
+  duplicate_id: { status: 400, type: 'invalid_request_error' },
   timeout: { status: 504, type: 'server_error' },
 } as const;
 

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+/** The `crucible` command. Commands that talk to the agent go through the shared client. */
+import { parseArgs } from 'node:util';
+import { CrucibleError } from '../../protocol/errors.js';
+import { closeClient, connect, defaultHome } from '../typescript/connect.js';
+import { serviceStart, serviceStatus, serviceStop } from './service-commands.js';
+
+const HELP = `Usage: crucible [--home DIR] <command>
+
+  service start [agent options]   start the agent in the background and wait until it is ready
+  service status                  show where the agent listens (exit 0 only when it answers)
+  service stop                    stop the agent
+  service ps                      loaded models with requests in flight and time left
+  model list                      models in the cache
+  model load <name> [--ttl S] [--ep EP]
+  model unload <name> [--force]
+  run <model> <prompt> [--max-tokens N] [--temperature T]   stream a completion
+
+Agent options: see 'npm start -- --help'.`;
+
+async function withClient<T>(home: string, fn: (c: Awaited<ReturnType<typeof connect>>) => Promise<T>): Promise<T> {
+  const client = await connect({ home });
+  try {
+    return await fn(client);
+  } finally {
+    closeClient(client);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      home: { type: 'string' }, help: { type: 'boolean', short: 'h' }, force: { type: 'boolean' },
+      ttl: { type: 'string' }, ep: { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
+    },
+    allowPositionals: true,
+    strict: false,
+  });
+  const home = (values.home as string | undefined) ?? defaultHome();
+  const [group, action, ...rest] = positionals;
+  if (values.help || !group) {
+    console.log(HELP);
+    return group ? 0 : 2;
+  }
+  switch (`${group} ${action ?? ''}`.trim()) {
+    case 'service start': {
+      // Everything after 'service start' that is not the CLI's own --home goes to the agent.
+      const i = argv.indexOf('start');
+      return serviceStart(home, argv.slice(i + 1).filter((a, j, all) => a !== '--home' && all[j - 1] !== '--home'));
+    }
+    case 'service status': return serviceStatus(home);
+    case 'service stop': return serviceStop(home);
+    case 'service ps': return withClient(home, async (c) => {
+      const rows = (await c.modelInfo()).filter((m) => m.state !== 'cached');
+      if (rows.length === 0) console.log('No models loaded.');
+      for (const m of rows) {
+        const left = m.expiresInSeconds === null ? '-' : `${m.expiresInSeconds}s`;
+        console.log(`${m.id.padEnd(36)} ${m.state.padEnd(8)} ep=${m.executionProvider ?? '-'} in-flight=${m.inFlight} ttl-left=${left}${m.error ? ` error=${m.error}` : ''}`);
+      }
+      return 0;
+    });
+    case 'model list': return withClient(home, async (c) => {
+      for (const m of await c.modelInfo()) console.log(`${m.id.padEnd(36)} ${(m.alias ?? '').padEnd(20)} ${m.state}`);
+      return 0;
+    });
+    case 'model load': return withClient(home, async (c) => {
+      const r = await c.load(rest[0] ?? '', { ttl: values.ttl ? Number(values.ttl) : undefined, ep: values.ep as string | undefined });
+      console.log(`Loaded ${r.model}`);
+      return 0;
+    });
+    case 'model unload': return withClient(home, async (c) => {
+      const r = await c.unload(rest[0] ?? '', Boolean(values.force));
+      console.log(`Unloaded ${r.model}`);
+      return 0;
+    });
+    default:
+      if (group === 'run') {
+        const [model, ...words] = [action, ...rest];
+        return withClient(home, async (c) => {
+          const body = {
+            model: model ?? '', messages: [{ role: 'user', content: words.join(' ') }],
+            ...(values['max-tokens'] ? { max_tokens: Number(values['max-tokens']) } : {}),
+            ...(values.temperature ? { temperature: Number(values.temperature) } : {}),
+          };
+          for await (const chunk of c.chatStream(body)) process.stdout.write(chunk.choices[0]?.delta.content ?? '');
+          process.stdout.write('\n');
+          return 0;
+        });
+      }
+      console.error(`crucible: unknown command '${positionals.join(' ')}'\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (err) => {
+  console.error(`crucible: ${err instanceof CrucibleError ? err.message : (err as Error).stack ?? err}`);
+  process.exit(1);
+});

@@ -1,0 +1,79 @@
+import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
+import { type ErrorEnvelope, CrucibleError, fromErrorBody } from '../../protocol/errors.js';
+import type { ModelInfo, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
+
+/** Request bodies as a user writes them: the OpenAI wire shape, not the parsed one. */
+export type ChatBody = Record<string, unknown> & { model: string; messages: { role: string; content: string }[] };
+
+/** A client for the HTTP API, for when the pipe is not reachable. */
+export class HttpClient {
+  constructor(readonly baseUrl: string, private readonly apiKey?: string) {}
+
+  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        signal,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new CrucibleError('shutting_down', `cannot reach the agent at ${this.baseUrl}: ${(err as Error).message}`);
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      try {
+        throw fromErrorBody((JSON.parse(text) as ErrorEnvelope).error);
+      } catch (err) {
+        if (err instanceof CrucibleError) throw err;
+        throw new CrucibleError('internal_error', `HTTP ${res.status}: ${text.slice(0, 200)}`);
+      }
+    }
+    return res;
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.call(method, path, body)).json() as Promise<T>;
+  }
+
+  status = () => this.json<ServiceStatus>('GET', '/openai/status');
+  listModels = () => this.json<OpenAIModelList>('GET', '/v1/models');
+  modelInfo = () => this.json<ModelInfo[]>('GET', '/openai/ps');
+  cachedModels = () => this.json<string[]>('GET', '/openai/models');
+  loadedModels = () => this.json<string[]>('GET', '/openai/loadedmodels');
+  load = (name: string, opts: { ttl?: number; ep?: string } = {}) => {
+    const q = new URLSearchParams();
+    if (opts.ttl !== undefined) q.set('ttl', String(opts.ttl));
+    if (opts.ep !== undefined) q.set('ep', opts.ep);
+    return this.json<{ model: string }>('GET', `/openai/load/${encodeURIComponent(name)}?${q}`);
+  };
+  unload = (name: string, force = false) =>
+    this.json<{ model: string }>('GET', `/openai/unload/${encodeURIComponent(name)}?force=${force}`);
+  countTokens = (body: { model: string; messages: unknown[] }) =>
+    this.json<TokenCount>('POST', '/v1/chat/completions/tokenizer/encode/count', body);
+  chat = (body: ChatBody) => this.json<ChatCompletion>('POST', '/v1/chat/completions', { ...body, stream: false });
+
+  async *chatStream(body: ChatBody, signal?: AbortSignal): AsyncIterable<ChatCompletionChunk> {
+    const res = await this.call('POST', '/v1/chat/completions', { ...body, stream: true }, signal);
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(bytes, { stream: true });
+      let cut: number;
+      while ((cut = buf.indexOf('\n\n')) !== -1) {
+        const frame = buf.slice(0, cut);
+        buf = buf.slice(cut + 2);
+        const data = frame.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+        if (data === '[DONE]') return;
+        if (!data) continue;
+        const parsed = JSON.parse(data);
+        if (parsed.error) throw fromErrorBody(parsed.error);
+        yield parsed as ChatCompletionChunk;
+      }
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import net from 'node:net';
+import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
+import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
+import { encodeFrame, FrameReader } from '../../protocol/framing.js';
+import type { ModelInfo, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
+import type { OpName } from '../../protocol/operations.js';
+import type { PipeResponse } from '../../protocol/pipe-messages.js';
+import type { ChatBody } from './http-client.js';
+
+interface Pending {
+  onChunk?: (body: unknown) => void;
+  onProgress?: (body: unknown) => void;
+  resolve: (body: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * A client for the pipe protocol: one connection, many requests multiplexed by id. A closed
+ * connection rejects everything pending with `connection_closed`, so callers can reconnect.
+ */
+export class PipeClient {
+  private readonly reader = new FrameReader();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closedError: CrucibleError | null = null;
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const f of this.reader.push(chunk)) if (f.ok) this.dispatch(f.value as PipeResponse);
+      } catch (err) {
+        socket.destroy(err as Error);
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      this.closedError = new CrucibleError('connection_closed', 'the connection to the agent closed');
+      for (const p of this.pending.values()) p.reject(this.closedError);
+      this.pending.clear();
+    });
+  }
+
+  static connect(path: string, timeoutMs = 5000): Promise<PipeClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(path);
+      const timer = setTimeout(() => socket.destroy(new Error(`timed out connecting to ${path}`)), timeoutMs);
+      socket.once('connect', () => { clearTimeout(timer); resolve(new PipeClient(socket)); });
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new CrucibleError('connection_closed', `cannot connect to the agent's pipe ${path}: ${err.message}`));
+      });
+    });
+  }
+
+  private dispatch(msg: PipeResponse): void {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    switch (msg.type) {
+      case 'chunk': p.onChunk?.(msg.body); break;
+      case 'progress': p.onProgress?.(msg.body); break;
+      case 'result': this.pending.delete(msg.id); p.resolve(msg.body); break;
+      case 'error': this.pending.delete(msg.id); p.reject(fromErrorBody(msg.body)); break;
+    }
+  }
+
+  /** Sends one request; `signal` sends a `cancel` for it. */
+  request<T>(op: OpName, body: Record<string, unknown> | null, opts: { signal?: AbortSignal; onChunk?: (b: unknown) => void; onProgress?: (b: unknown) => void } = {}): Promise<T> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => this.socket.write(encodeFrame({ id: this.nextId++, op: 'cancel', body: { target: id } }));
+      const cleanup = () => opts.signal?.removeEventListener('abort', onAbort);
+      this.pending.set(id, {
+        onChunk: opts.onChunk,
+        onProgress: opts.onProgress,
+        resolve: (b) => { cleanup(); resolve(b as T); },
+        reject: (e) => { cleanup(); reject(e); },
+      });
+      this.socket.write(encodeFrame({ id, op, body }));
+      if (opts.signal?.aborted) onAbort();
+      else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** A request whose chunks arrive as an async iterator; breaking out of the loop cancels it. */
+  async *stream<T>(op: OpName, body: Record<string, unknown>, signal?: AbortSignal): AsyncIterable<T> {
+    const queue: T[] = [];
+    let wake: (() => void) | null = null;
+    let finished = false;
+    let failure: Error | null = null;
+    const ac = new AbortController();
+    const onOuterAbort = () => ac.abort();
+    signal?.addEventListener('abort', onOuterAbort, { once: true });
+    if (signal?.aborted) ac.abort();
+    this.request(op, body, { signal: ac.signal, onChunk: (c) => { queue.push(c as T); wake?.(); } })
+      .then(() => { finished = true; wake?.(); }, (err) => { failure = err; finished = true; wake?.(); });
+    try {
+      while (true) {
+        if (queue.length > 0) { yield queue.shift()!; continue; }
+        if (finished) break;
+        await new Promise<void>((r) => { wake = r; });
+        wake = null;
+      }
+      if (failure) throw failure;
+    } finally {
+      signal?.removeEventListener('abort', onOuterAbort);
+      if (!finished) ac.abort();
+    }
+  }
+
+  status = () => this.request<ServiceStatus>('status', null);
+  listModels = () => this.request<OpenAIModelList>('models.list', null);
+  modelInfo = () => this.request<ModelInfo[]>('models.info', null);
+  cachedModels = () => this.request<string[]>('models.cached', null);
+  loadedModels = () => this.request<string[]>('models.loaded', null);
+  load = (name: string, opts: { ttl?: number; ep?: string } = {}) => this.request<{ model: string }>('models.load', { name, ...opts });
+  unload = (name: string, force = false) => this.request<{ model: string }>('models.unload', { name, force });
+  countTokens = (body: { model: string; messages: unknown[] }) => this.request<TokenCount>('tokenizer.count', body);
+  chat = (body: ChatBody, signal?: AbortSignal) =>
+    this.request<ChatCompletion>('chat.completions', { ...body, stream: false }, { signal });
+  chatStream = (body: ChatBody, signal?: AbortSignal) =>
+    this.stream<ChatCompletionChunk>('chat.completions', { ...body, stream: true }, signal);
+
+  close(): void {
+    this.socket.end();
+  }
+}

@@ -1,0 +1,112 @@
+import t from 'tap';
+import { startTestService, storyRequest } from '../../helpers/service.js';
+
+t.test('model management, status and token counting endpoints', async (t) => {
+  const svc = await startTestService(t);
+  const get = async (path: string) => {
+    const res = await fetch(svc.url + path);
+    return { status: res.status, body: await res.json() as any };
+  };
+  t.same(await get('/health'), { status: 200, body: { status: 'ok' } });
+  t.same(await get('/ready'), { status: 200, body: { status: 'ready' } });
+  const status = await get('/openai/status');
+  t.same(status.body.Endpoints, [svc.url]);
+  t.equal(status.body.ModelDirPath, svc.config.modelsDir);
+  t.equal(status.body.PipeName, svc.pipeName);
+  t.same((await get('/openai/models')).body, ['stories260k-generic-cpu:1']);
+  t.same((await get('/openai/loadedmodels')).body, []);
+  t.same(await get('/openai/load/stories260k?ttl=30'), { status: 200, body: { model: 'stories260k-generic-cpu:1' } });
+  t.same((await get('/openai/loadedmodels')).body, ['stories260k-generic-cpu:1']);
+  const ps = (await get('/openai/ps')).body;
+  t.match(ps[0], { state: 'loaded', executionProvider: 'cpu', contextLength: 512, inFlight: 0 });
+  t.ok(ps[0].expiresInSeconds <= 30 && ps[0].expiresInSeconds >= 28, 'the ttl of the load applies');
+  t.same(await get('/openai/unload/stories260k?force=true'), { status: 200, body: { model: 'stories260k-generic-cpu:1' } });
+  t.same((await get('/openai/loadedmodels')).body, []);
+
+  const count = await fetch(`${svc.url}/v1/chat/completions/tokenizer/encode/count`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'stories260k', messages: [{ role: 'system', content: 'ignored by this template' }, { role: 'user', content: 'Once upon a time' }] }),
+  });
+  t.same(await count.json(), { model: 'stories260k-generic-cpu:1', tokenCount: 5 });
+
+  // No GPU provider can run here: both GPU endpoints say so clearly.
+  const gpu = await get('/openai/getgpudevice');
+  if (gpu.status === 200) {
+    t.type(gpu.body, 'number');
+  } else {
+    t.equal(gpu.status, 400);
+    t.equal(gpu.body.error.code, 'no_gpu_device');
+    t.match(gpu.body.error.message, /available providers: cpu/);
+  }
+  const bad = await get('/openai/setgpudevice/7');
+  t.equal(bad.status, 400);
+  t.equal(bad.body.error.code, 'no_gpu_device');
+});
+
+interface Case {
+  name: string;
+  method?: string;
+  path?: string;
+  body?: string;
+  contentType?: string | null;
+  status: number;
+  code: string;
+  param?: string;
+}
+
+const json = (v: unknown) => JSON.stringify(v);
+const chat = (extra: Record<string, unknown>) => json(storyRequest(extra));
+
+const CASES: Case[] = [
+  { name: 'malformed JSON', body: '{"model": "stories260k", ', status: 400, code: 'invalid_json' },
+  { name: 'empty body', body: '', status: 400, code: 'invalid_json' },
+  { name: 'JSON that is not an object', body: '[1,2]', status: 400, code: 'invalid_request', param: 'body' },
+  { name: 'wrong content type', body: chat({}), contentType: 'text/plain', status: 415, code: 'unsupported_media_type' },
+  { name: 'missing model', body: json({ messages: [{ role: 'user', content: 'x' }] }), status: 400, code: 'invalid_request', param: 'model' },
+  { name: 'model not a string', body: chat({ model: 42 }), status: 400, code: 'invalid_request', param: 'model' },
+  { name: 'unknown model', body: chat({ model: 'no-such-model' }), status: 404, code: 'model_not_found', param: 'model' },
+  { name: 'path traversal in the model name', body: chat({ model: '../../etc/passwd' }), status: 400, code: 'invalid_request', param: 'model' },
+  { name: 'missing messages', body: json({ model: 'stories260k' }), status: 400, code: 'invalid_request', param: 'messages' },
+  { name: 'empty messages', body: chat({ messages: [] }), status: 400, code: 'invalid_request', param: 'messages' },
+  { name: 'unknown role', body: chat({ messages: [{ role: 'wizard', content: 'x' }] }), status: 400, code: 'invalid_request', param: 'messages[0].role' },
+  { name: 'content of the wrong type', body: chat({ messages: [{ role: 'user', content: 5 }] }), status: 400, code: 'invalid_request', param: 'messages[0].content' },
+  { name: 'temperature above 2', body: chat({ temperature: 2.5 }), status: 400, code: 'invalid_request', param: 'temperature' },
+  { name: 'negative temperature', body: chat({ temperature: -1 }), status: 400, code: 'invalid_request', param: 'temperature' },
+  { name: 'top_p above 1', body: chat({ top_p: 1.5 }), status: 400, code: 'invalid_request', param: 'top_p' },
+  { name: 'zero max_tokens', body: chat({ max_tokens: 0 }), status: 400, code: 'invalid_request', param: 'max_tokens' },
+  { name: 'negative max_tokens', body: chat({ max_tokens: -5 }), status: 400, code: 'invalid_request', param: 'max_tokens' },
+  { name: 'fractional max_tokens', body: chat({ max_tokens: 2.5 }), status: 400, code: 'invalid_request', param: 'max_tokens' },
+  { name: 'huge max_tokens', body: chat({ max_tokens: 1e300 }), status: 400, code: 'invalid_request', param: 'max_tokens' },
+  { name: 'max_tokens beyond the context', body: chat({ max_tokens: 600 }), status: 400, code: 'context_length_exceeded', param: 'max_tokens' },
+  { name: 'prompt beyond the context', body: chat({ messages: [{ role: 'user', content: 'the '.repeat(700) }], max_tokens: undefined }), status: 400, code: 'context_length_exceeded', param: 'messages' },
+  { name: 'stream not a boolean', body: chat({ stream: 'yes' }), status: 400, code: 'invalid_request', param: 'stream' },
+  { name: 'stop of the wrong type', body: chat({ stop: 5 }), status: 400, code: 'invalid_request', param: 'stop' },
+  { name: 'too many stop strings', body: chat({ stop: ['a', 'b', 'c', 'd', 'e'] }), status: 400, code: 'invalid_request', param: 'stop' },
+  { name: 'presence_penalty out of range', body: chat({ presence_penalty: 3 }), status: 400, code: 'invalid_request', param: 'presence_penalty' },
+  { name: 'n greater than 1', body: chat({ n: 2 }), status: 400, code: 'invalid_request', param: 'n' },
+  { name: 'seed not an integer', body: chat({ seed: 'abc' }), status: 400, code: 'invalid_request', param: 'seed' },
+  { name: 'unknown route', method: 'GET', path: '/v1/nothing', status: 404, code: 'not_found' },
+  { name: 'load of an unknown model', method: 'GET', path: '/openai/load/nothing-here', status: 404, code: 'model_not_found' },
+  { name: 'load with a ttl that is not a number', method: 'GET', path: '/openai/load/stories260k?ttl=soon', status: 400, code: 'invalid_request', param: 'ttl' },
+  { name: 'load on an execution provider this machine lacks', method: 'GET', path: '/openai/load/stories260k?ep=cuda', status: 400, code: 'unsupported_execution_provider', param: 'ep' },
+  { name: 'unload with a bad force flag', method: 'GET', path: '/openai/unload/stories260k?force=maybe', status: 400, code: 'invalid_request', param: 'force' },
+  { name: 'count for an unknown model', path: '/v1/chat/completions/tokenizer/encode/count', body: json({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }), status: 404, code: 'model_not_found' },
+  { name: 'count without messages', path: '/v1/chat/completions/tokenizer/encode/count', body: json({ model: 'stories260k' }), status: 400, code: 'invalid_request', param: 'messages' },
+];
+
+t.test('every malformed request gets its envelope, and the agent keeps serving', async (t) => {
+  const svc = await startTestService(t);
+  for (const c of CASES) {
+    const method = c.method ?? 'POST';
+    const headers: Record<string, string> = {};
+    if (method === 'POST' && c.contentType !== null) headers['content-type'] = c.contentType ?? 'application/json';
+    const res = await fetch(svc.url + (c.path ?? '/v1/chat/completions'), { method, headers, body: method === 'POST' ? c.body : undefined });
+    const body = await res.json() as { error: { message: string; type: string; code: string; param: string | null } };
+    t.equal(res.status, c.status, `${c.name}: status`);
+    t.equal(body.error?.code, c.code, `${c.name}: code`);
+    t.ok(typeof body.error?.message === 'string' && body.error.message.length > 0, `${c.name}: message`);
+    if (c.param) t.equal(body.error.param, c.param, `${c.name}: names the field`);
+  }
+  const ok = await fetch(`${svc.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chat({}) });
+  t.equal(ok.status, 200, 'still serving after the malformed requests');
+});

@@ -1,0 +1,30 @@
+import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
+import { parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
+import type { CrucibleApi, OpName } from '../../protocol/operations.js';
+
+/** A pipe operation's outcome: one result, or chunks followed by a result. */
+export type OpOutcome = { result: unknown } | { chunks: AsyncIterable<unknown> };
+
+type Handler = (api: CrucibleApi, body: Record<string, unknown>, signal: AbortSignal) => Promise<OpOutcome>;
+
+const result = async (p: Promise<unknown>): Promise<OpOutcome> => ({ result: await p });
+
+/** Each pipe op is one call on the agent with the same body the HTTP route takes. */
+export const HANDLERS: Record<Exclude<OpName, 'cancel'>, Handler> = {
+  'status': (api) => result(api.status()),
+  'models.list': (api) => result(api.listModels()),
+  'models.info': (api) => result(api.modelInfo()),
+  'models.cached': (api) => result(api.cachedModels()),
+  'models.loaded': (api) => result(api.loadedModels()),
+  'models.load': (api, body) => result(api.load(parseLoadRequest(body))),
+  'models.unload': (api, body) => result(api.unload(parseUnloadRequest(body))),
+  'models.unloadAll': (api) => result(api.unloadAll()),
+  'tokenizer.count': (api, body) => result(api.countTokens(parseTokenCountRequest(body))),
+  'gpu.get': (api) => result(api.getGpuDevice()),
+  'gpu.set': (api, body) => result(api.setGpuDevice(parseGpuDevice(body))),
+  'chat.completions': async (api, body, signal) => {
+    const req = parseChatCompletionRequest(body);
+    if (!req.stream) return result(api.chat(req, signal));
+    return { chunks: api.chatStream(req, signal) };
+  },
+};
