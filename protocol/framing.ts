@@ -22,6 +22,7 @@ export function encodeFrame(message: unknown): Buffer {
 export class FrameTooLargeError extends Error {
   constructor(readonly size: number) {
     super(`frame of ${size} bytes exceeds the ${MAX_FRAME_BYTES}-byte limit`);
+    this.name = 'FrameTooLargeError';
   }
 }
 
