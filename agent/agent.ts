@@ -6,6 +6,8 @@ import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
 import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModelList, ServiceStatus, UnloadRequest } from '../protocol/models.js';
 import type { CrucibleApi } from '../protocol/operations.js';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
+import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from '../protocol/catalog.js';
+import type { CacheOps } from './cache-ops.js';
 import type { DeviceProbe } from './devices.js';
 import type { Registry } from './registry.js';
 
@@ -21,7 +23,44 @@ const FINGERPRINT = `crucible-${SERVICE_VERSION}`;
 export class Agent implements CrucibleApi {
   private gpuDevice = 0;
 
-  constructor(private readonly registry: Registry, private readonly devices: DeviceProbe, private readonly info: AgentInfo) {}
+  constructor(
+    private readonly registry: Registry,
+    private readonly devices: DeviceProbe,
+    private readonly cache: CacheOps,
+    private readonly info: AgentInfo,
+  ) {}
+
+  catalog(): Promise<CatalogListing[]> {
+    return this.cache.list();
+  }
+
+  download(req: DownloadRequest, opts: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void } = {}): Promise<{ model: string }> {
+    return this.cache.download(req, opts);
+  }
+
+  removeModel(req: RemoveRequest): Promise<{ model: string }> {
+    return this.cache.remove(req);
+  }
+
+  registerExternal(model: ExternalModel): Promise<{ model: string }> {
+    return this.cache.register(model);
+  }
+
+  /** A lease on a model; a name that is only in the catalog says how to get it. */
+  private async acquire(name: string) {
+    try {
+      return await this.registry.acquire(name);
+    } catch (err) {
+      if (err instanceof CrucibleError && err.code === 'model_not_found') {
+        const entry = await this.cache.resolveCatalog(name).catch(() => undefined);
+        if (entry) {
+          throw new CrucibleError('model_not_found',
+            `The model '${name}' is in the catalog as '${entry.name}' but not downloaded; download it first (crucible model download ${entry.alias}, or POST /openai/download)`, 'model');
+        }
+      }
+      throw err;
+    }
+  }
 
   async status(): Promise<ServiceStatus> {
     return {
@@ -76,7 +115,7 @@ export class Agent implements CrucibleApi {
   }
 
   async countTokens(req: TokenCountRequest): Promise<TokenCount> {
-    const lease = await this.registry.acquire(req.model);
+    const lease = await this.acquire(req.model);
     try {
       return { model: lease.entry.id, tokenCount: await lease.runner.countTokens(req.messages) };
     } finally {
@@ -110,7 +149,7 @@ export class Agent implements CrucibleApi {
    */
   async *chatStream(req: ChatCompletionRequest, signal?: AbortSignal, id = `chatcmpl-${randomUUID()}`): AsyncIterable<ChatCompletionChunk> {
     if (signal?.aborted) throw new CrucibleError('cancelled', 'the request was cancelled');
-    const lease = await this.registry.acquire(req.model);
+    const lease = await this.acquire(req.model);
     const created = Math.floor(Date.now() / 1000);
     const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
       id, object: 'chat.completion.chunk', created, model: lease.entry.id, system_fingerprint: FINGERPRINT,

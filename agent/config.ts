@@ -15,6 +15,9 @@ export const OPTIONS = {
   replicas: { flag: 'replicas', env: 'CRUCIBLE_REPLICAS', type: 'int', default: 1, help: 'Worker threads (sessions) per loaded model' },
   maxBatch: { flag: 'max-batch', env: 'CRUCIBLE_MAX_BATCH', type: 'int', default: 8, help: 'Most sequences one worker decodes in one step' },
   prefillChunk: { flag: 'prefill-chunk', env: 'CRUCIBLE_PREFILL_CHUNK', type: 'int', default: 128, help: 'Prompt tokens prefilled per step between decode steps' },
+  catalogUrl: { flag: 'catalog-url', env: 'CRUCIBLE_CATALOG_URL', type: 'string', default: '', help: 'Remote catalog (JSON array) merged over the built-in one, cached for 6 hours' },
+  maxLoadedModels: { flag: 'max-loaded-models', env: 'CRUCIBLE_MAX_LOADED_MODELS', type: 'int', default: 3, help: 'Loaded models kept at once; the least recently used idle one is evicted' },
+  ttl: { flag: 'ttl', env: 'CRUCIBLE_TTL', type: 'int', default: 600, help: 'Seconds a loaded model may stay idle before it unloads' },
   pipe: { flag: 'pipe', env: 'CRUCIBLE_PIPE', type: 'string', default: '', help: 'Pipe path; empty: <home>/crucible.sock (\\\\.\\pipe\\crucible-<user> on Windows)' },
 } as const;
 
@@ -51,6 +54,8 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (config.replicas < 1) throw new Error('--replicas must be at least 1');
   if (config.maxBatch < 1) throw new Error('--max-batch must be at least 1');
   if (config.prefillChunk < 1) throw new Error('--prefill-chunk must be at least 1');
+  if (config.maxLoadedModels < 1) throw new Error('--max-loaded-models must be at least 1');
+  if (config.ttl < 1) throw new Error('--ttl must be at least 1');
   return { ...config, modelsDir: join(config.home, 'cache', 'models') } as Config;
 }
 

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import type { ExternalModel } from '../protocol/catalog.js';
 import { detectLayout } from '../workers/engine/model-spec.js';
 
 /** A model folder found in the cache. */
@@ -12,6 +13,8 @@ export interface ModelEntry {
   path: string;
   /** Bytes of the ONNX weights, to size thread pools. */
   bytes: number;
+  /** Set for a registered external model: requests are proxied to it. */
+  external?: ExternalModel;
 }
 
 /** `crucible.json` beside the model files: the catalog entry it was installed from. */
@@ -94,3 +97,7 @@ export function resolveEntry(entries: ModelEntry[], name: string): ModelEntry | 
   if (unversioned.length > 0) return unversioned[0];
   return entries.find((e) => e.alias?.toLowerCase() === n) ?? entries.find((e) => e.folder.toLowerCase() === n);
 }
+
+/** A registered external model as a registry entry. */
+export const externalEntry = (m: ExternalModel): ModelEntry =>
+  ({ id: m.ModelName, alias: null, folder: '', path: m.BaseUri, bytes: 0, external: m });

@@ -1,6 +1,7 @@
 import { CrucibleError } from '../protocol/errors.js';
 import type { ModelInfo } from '../protocol/models.js';
-import { type ModelEntry, discoverModels, resolveEntry } from './discovery.js';
+import type { ExternalModel } from '../protocol/catalog.js';
+import { type ModelEntry, discoverModels, externalEntry, resolveEntry } from './discovery.js';
 import type { Runner } from './model-runner.js';
 
 export interface RegistryDeps {
@@ -12,6 +13,8 @@ export interface RegistryDeps {
   defaultTtl: number;
   /** Loaded models kept at once; the least recently used idle one makes room. */
   maxLoaded: number;
+  /** Registered external models, listed beside the cache. */
+  externals?: () => ExternalModel[];
   now?: () => number;
 }
 
@@ -52,7 +55,8 @@ export class Registry {
   }
 
   refresh(): ModelEntry[] {
-    this.entries = discoverModels(this.deps.modelsDir);
+    const external = (this.deps.externals?.() ?? []).map(externalEntry);
+    this.entries = [...discoverModels(this.deps.modelsDir), ...external];
     return this.entries;
   }
 
@@ -83,6 +87,7 @@ export class Registry {
         executionProvider: slot?.runner?.facts.executionProvider ?? null,
         error: slot?.error ?? null,
         contextLength: slot?.runner?.facts.contextLength ?? null,
+        memoryBytes: slot?.runner?.facts.memoryBytes ?? null,
         inFlight: slot?.inFlight ?? 0,
         expiresInSeconds: slot?.state === 'loaded' && slot.inFlight === 0
           ? Math.max(0, Math.round((slot.lastUsed + slot.ttl * 1000 - this.now()) / 1000)) : null,
@@ -170,7 +175,8 @@ export class Registry {
 
   /** Evicts the least recently used idle model when the budget is full; busy models stay. */
   private async makeRoom(): Promise<void> {
-    const live = [...this.slots.values()].filter((s) => s.state !== 'failed');
+    // External models hold no memory here and do not count against the budget.
+    const live = [...this.slots.values()].filter((s) => s.state !== 'failed' && !s.entry.external);
     if (live.length < this.deps.maxLoaded) return;
     const idle = live.filter((s) => s.state === 'loaded' && s.inFlight === 0).sort((a, b) => a.lastUsed - b.lastUsed);
     if (idle.length > 0) await this.drop(idle[0]);

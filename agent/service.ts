@@ -7,6 +7,12 @@ import { Agent } from './agent.js';
 import { type Config, threadsFor } from './config.js';
 import { DeviceProbe } from './devices.js';
 import { BUNDLED_MODELS, defaultPipeName, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
+import { CacheOps } from './cache-ops.js';
+import { builtinCatalog } from './catalog/builtin.js';
+import { Catalog } from './catalog/catalog.js';
+import { Downloader } from './downloads/downloader.js';
+import { ProxyRunner } from './external/proxy-runner.js';
+import { ExternalRegistrations } from './external/registrations.js';
 import { PiscinaRunner } from './model-runner.js';
 import { Registry } from './registry.js';
 
@@ -22,12 +28,15 @@ export interface RunningService {
 /** Wires the registry, the agent and the transports together and publishes service.json. */
 export async function startService(config: Config): Promise<RunningService> {
   prepareHome(config.home, config.modelsDir);
+  const log = (msg: string) => console.error(`crucible: ${msg}`);
+  const externals = new ExternalRegistrations(join(config.home, 'external-models.json'));
   const registry = new Registry({
     modelsDir: config.modelsDir,
     defaultEp: config.ep,
-    defaultTtl: 600,
-    maxLoaded: 3,
-    startRunner: (entry, ep) => PiscinaRunner.start({
+    defaultTtl: config.ttl,
+    maxLoaded: config.maxLoadedModels,
+    externals: () => externals.list(),
+    startRunner: async (entry, ep) => entry.external ? new ProxyRunner(entry.external) : PiscinaRunner.start({
       modelDir: entry.path,
       executionProvider: ep,
       intraOpThreads: threadsFor(entry.bytes, config),
@@ -39,7 +48,15 @@ export async function startService(config: Config): Promise<RunningService> {
   const pipeName = config.pipe || defaultPipeName(config.home);
   let endpoints: string[] = [];
   let ready = false;
-  const agent = new Agent(registry, new DeviceProbe(join(BUNDLED_MODELS, 'stories260k', 'onnx', 'model.onnx')), {
+  const devices = new DeviceProbe(join(BUNDLED_MODELS, 'stories260k', 'onnx', 'model.onnx'));
+  const catalog = new Catalog({
+    builtin: builtinCatalog(BUNDLED_MODELS),
+    remoteUrl: config.catalogUrl || undefined,
+    cacheFile: join(config.home, 'catalog-cache.json'),
+    log,
+  });
+  const cache = new CacheOps(registry, catalog, new Downloader(config.modelsDir, log), externals, devices, config.modelsDir);
+  const agent = new Agent(registry, devices, cache, {
     endpoints: () => endpoints,
     pipeName: () => pipeName,
     modelDirPath: config.modelsDir,

@@ -13,6 +13,8 @@ export interface ModelInfo {
   executionProvider: string | null;
   error: string | null;
   contextLength: number | null;
+  /** Resident memory the model's session added when it loaded; null when not loaded. */
+  memoryBytes: number | null;
   /** Requests being served now. */
   inFlight: number;
   /** Seconds until an idle loaded model unloads itself; null while busy or not loaded. */

@@ -1,4 +1,5 @@
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, TokenCount, TokenCountRequest } from './chat.js';
+import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from './catalog.js';
 import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModelList, ServiceStatus, UnloadRequest } from './models.js';
 
 /**
@@ -21,6 +22,14 @@ export interface CrucibleApi {
   chat(req: ChatCompletionRequest, signal?: AbortSignal): Promise<ChatCompletion>;
   chatStream(req: ChatCompletionRequest, signal?: AbortSignal): AsyncIterable<ChatCompletionChunk>;
   countTokens(req: TokenCountRequest): Promise<TokenCount>;
+  /** The merged catalog (`GET /foundry/list`). */
+  catalog(): Promise<CatalogListing[]>;
+  /** Downloads a catalog model into the cache, reporting progress as it goes. */
+  download(req: DownloadRequest, opts?: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void }): Promise<{ model: string }>;
+  /** Deletes a cached model; a loaded one only with `force`. */
+  removeModel(req: RemoveRequest): Promise<{ model: string }>;
+  /** Registers an OpenAI-compatible server as a model (seed 002's external models). */
+  registerExternal(model: ExternalModel): Promise<{ model: string }>;
   getGpuDevice(): Promise<GpuDevice>;
   setGpuDevice(req: GpuDevice): Promise<GpuDevice>;
 }
@@ -28,6 +37,6 @@ export interface CrucibleApi {
 /** Pipe operation names (see docs/protocol.md); each maps to one CrucibleApi call. */
 export const OPS = [
   'status', 'models.list', 'models.info', 'models.cached', 'models.loaded', 'models.load', 'models.unload',
-  'models.unloadAll', 'chat.completions', 'tokenizer.count', 'gpu.get', 'gpu.set', 'cancel',
+  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'chat.completions', 'tokenizer.count', 'gpu.get', 'gpu.set', 'cancel',
 ] as const;
 export type OpName = (typeof OPS)[number];

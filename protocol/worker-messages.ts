@@ -20,6 +20,8 @@ export interface LoadedModelFacts {
   numLayers: number;
   executionProvider: string;
   layout: 'hf' | 'genai';
+  /** Resident memory the session added when it loaded (bytes, measured in the worker). */
+  memoryBytes: number;
 }
 
 export interface GenerateTask {

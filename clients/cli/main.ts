@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { CrucibleError } from '../../protocol/errors.js';
 import { closeClient, connect, defaultHome } from '../typescript/connect.js';
+import { cacheList, modelDownload, modelList } from './model-commands.js';
 import { serviceStart, serviceStatus, serviceStop } from './service-commands.js';
 
 const HELP = `Usage: crucible [--home DIR] <command>
@@ -11,9 +12,13 @@ const HELP = `Usage: crucible [--home DIR] <command>
   service status                  show where the agent listens (exit 0 only when it answers)
   service stop                    stop the agent
   service ps                      loaded models with requests in flight and time left
-  model list                      models in the cache
+  model list                      the catalog, with what is cached
+  model download <alias|id>       download a catalog model with a progress bar
   model load <name> [--ttl S] [--ep EP]
   model unload <name> [--force]
+  cache location                  where models are stored
+  cache list                      models in the cache and their state
+  cache remove <model> [--force]  delete a cached model (--force unloads it first)
   run <model> <prompt> [--max-tokens N] [--temperature T]   stream a completion
 
 Agent options: see 'npm start -- --help'.`;
@@ -56,12 +61,21 @@ async function main(argv: string[]): Promise<number> {
       if (rows.length === 0) console.log('No models loaded.');
       for (const m of rows) {
         const left = m.expiresInSeconds === null ? '-' : `${m.expiresInSeconds}s`;
-        console.log(`${m.id.padEnd(36)} ${m.state.padEnd(8)} ep=${m.executionProvider ?? '-'} in-flight=${m.inFlight} ttl-left=${left}${m.error ? ` error=${m.error}` : ''}`);
+        const mem = m.memoryBytes === null ? '-' : `${(m.memoryBytes / 1e6).toFixed(1)}MB`;
+        console.log(`${m.id.padEnd(36)} ${m.state.padEnd(8)} ep=${m.executionProvider ?? '-'} mem=${mem} in-flight=${m.inFlight} ttl-left=${left}${m.error ? ` error=${m.error}` : ''}`);
       }
       return 0;
     });
-    case 'model list': return withClient(home, async (c) => {
-      for (const m of await c.modelInfo()) console.log(`${m.id.padEnd(36)} ${(m.alias ?? '').padEnd(20)} ${m.state}`);
+    case 'model list': return withClient(home, modelList);
+    case 'model download': return withClient(home, (c) => modelDownload(c, rest[0] ?? ''));
+    case 'cache location': return withClient(home, async (c) => {
+      console.log((await c.status()).ModelDirPath);
+      return 0;
+    });
+    case 'cache list': return withClient(home, cacheList);
+    case 'cache remove': return withClient(home, async (c) => {
+      const r = await c.removeModel(rest[0] ?? '', Boolean(values.force));
+      console.log(`Removed ${r.model}`);
       return 0;
     });
     case 'model load': return withClient(home, async (c) => {

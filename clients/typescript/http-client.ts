@@ -1,5 +1,6 @@
 import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
 import { type ErrorEnvelope, CrucibleError, fromErrorBody } from '../../protocol/errors.js';
+import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
 import type { ModelInfo, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
 
 /** Request bodies as a user writes them: the OpenAI wire shape, not the parsed one. */
@@ -42,6 +43,32 @@ export class HttpClient {
 
   status = () => this.json<ServiceStatus>('GET', '/openai/status');
   listModels = () => this.json<OpenAIModelList>('GET', '/v1/models');
+  catalog = () => this.json<CatalogListing[]>('GET', '/foundry/list');
+  removeModel = (name: string, force = false) =>
+    this.json<{ model: string }>('DELETE', `/openai/models/${encodeURIComponent(name)}?force=${force}`);
+  registerExternal = (m: { TypeName: string; ModelName: string; BaseUri: string }) =>
+    this.json<{ model: string }>('POST', '/openai/register', m);
+
+  /** Reads the NDJSON progress stream; resolves on success, throws with the agent's message on failure. */
+  async download(model: string, onProgress?: (p: DownloadProgress) => void, signal?: AbortSignal): Promise<{ model: string }> {
+    const res = await this.call('POST', '/openai/download', { model }, signal);
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(bytes, { stream: true });
+      let cut: number;
+      while ((cut = buf.indexOf('\n')) !== -1) {
+        const line = buf.slice(0, cut).trim();
+        buf = buf.slice(cut + 1);
+        if (!line) continue;
+        const msg = JSON.parse(line);
+        if (msg.type === 'progress') onProgress?.(msg as DownloadProgress);
+        else if (msg.Success === true) return { model: msg.model };
+        else if (msg.Success === false) throw new CrucibleError('download_failed', msg.ErrorMessage ?? 'download failed');
+      }
+    }
+    throw new CrucibleError('connection_closed', 'the download stream ended without a result');
+  }
   modelInfo = () => this.json<ModelInfo[]>('GET', '/openai/ps');
   cachedModels = () => this.json<string[]>('GET', '/openai/models');
   loadedModels = () => this.json<string[]>('GET', '/openai/loadedmodels');

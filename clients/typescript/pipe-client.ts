@@ -2,7 +2,8 @@ import net from 'node:net';
 import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
 import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
 import { encodeFrame, FrameReader } from '../../protocol/framing.js';
-import type { ModelInfo, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
+import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
+import type { ModelInfo, ServiceStatus } from '../../protocol/models.js';
 import type { OpName } from '../../protocol/operations.js';
 import type { PipeResponse } from '../../protocol/pipe-messages.js';
 import type { ChatBody } from './http-client.js';
@@ -109,7 +110,11 @@ export class PipeClient {
   }
 
   status = () => this.request<ServiceStatus>('status', null);
-  listModels = () => this.request<OpenAIModelList>('models.list', null);
+  catalog = () => this.request<CatalogListing[]>('models.list', null);
+  download = (model: string, onProgress?: (p: DownloadProgress) => void, signal?: AbortSignal) =>
+    this.request<{ model: string }>('models.download', { model }, { signal, onProgress: onProgress as (b: unknown) => void });
+  removeModel = (name: string, force = false) => this.request<{ model: string }>('models.remove', { name, force });
+  registerExternal = (m: { TypeName: string; ModelName: string; BaseUri: string }) => this.request<{ model: string }>('models.register', m);
   modelInfo = () => this.request<ModelInfo[]>('models.info', null);
   cachedModels = () => this.request<string[]>('models.cached', null);
   loadedModels = () => this.request<string[]>('models.loaded', null);

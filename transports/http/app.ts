@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import { stream as streamBody, streamSSE } from 'hono/streaming';
+import { parseDownloadRequest, parseExternalModel, parseRemoveRequest, type DownloadProgress } from '../../protocol/catalog.js';
 import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import { parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
@@ -74,6 +75,42 @@ export function createHttpApp(api: CrucibleApi, opts: { ready?: () => boolean } 
   app.get('/openai/unload/:name', async (c) =>
     c.json(await api.unload(parseUnloadRequest({ name: c.req.param('name'), force: flag(c.req.query('force')) }))));
   app.get('/openai/unloadall', async (c) => c.json(await api.unloadAll()));
+
+  app.get('/foundry/list', async (c) => c.json(await api.catalog()));
+  app.post('/openai/register', async (c) => c.json(await api.registerExternal(parseExternalModel(await readJson(c)))));
+  app.delete('/openai/models/:name', async (c) =>
+    c.json(await api.removeModel(parseRemoveRequest({ name: c.req.param('name'), force: flag(c.req.query('force')) }))));
+
+  /**
+   * Streams newline-delimited JSON: `{"type":"progress",...}` lines, then the seeds' final
+   * `{"Success","ErrorMessage"}`. Failures before the first byte keep their status code.
+   */
+  app.post('/openai/download', async (c) => {
+    const req = parseDownloadRequest(await readJson(c));
+    const ac = clientSignal(c.req.raw);
+    const queue: DownloadProgress[] = [];
+    let wake: (() => void) | null = null;
+    let outcome: { ok: true; model: string } | { ok: false; err: unknown } | null = null;
+    const done = api.download(req, { signal: ac.signal, onProgress: (p) => { queue.push(p); wake?.(); } })
+      .then((r) => { outcome = { ok: true, model: r.model }; }, (err) => { outcome = { ok: false, err }; })
+      .finally(() => wake?.());
+    await Promise.race([done, new Promise<void>((r) => { wake = r; })]);
+    const early = outcome as { ok: false; err: unknown } | null;
+    if (early && !early.ok && queue.length === 0) return errorResponse(c, early.err);
+    c.header('content-type', 'application/x-ndjson');
+    return streamBody(c, async (s) => {
+      s.onAbort(() => ac.abort());
+      for (;;) {
+        while (queue.length > 0) await s.writeln(JSON.stringify({ type: 'progress', ...queue.shift() }));
+        if (outcome) break;
+        await new Promise<void>((r) => { wake = r; });
+      }
+      const final = outcome as { ok: true; model: string } | { ok: false; err: unknown };
+      await s.writeln(JSON.stringify(final.ok
+        ? { Success: true, ErrorMessage: null, model: final.model }
+        : { Success: false, ErrorMessage: (final.err as Error).message }));
+    });
+  });
 
   // The seeds answer a bare integer.
   app.get('/openai/getgpudevice', async (c) => c.json((await api.getGpuDevice()).deviceId));

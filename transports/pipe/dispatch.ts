@@ -1,3 +1,4 @@
+import { parseDownloadRequest, parseExternalModel, parseRemoveRequest } from '../../protocol/catalog.js';
 import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
 import { parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
 import type { CrucibleApi, OpName } from '../../protocol/operations.js';
@@ -5,20 +6,23 @@ import type { CrucibleApi, OpName } from '../../protocol/operations.js';
 /** A pipe operation's outcome: one result, or chunks followed by a result. */
 export type OpOutcome = { result: unknown } | { chunks: AsyncIterable<unknown> };
 
-type Handler = (api: CrucibleApi, body: Record<string, unknown>, signal: AbortSignal) => Promise<OpOutcome>;
+type Handler = (api: CrucibleApi, body: Record<string, unknown>, signal: AbortSignal, progress: (p: unknown) => void) => Promise<OpOutcome>;
 
 const result = async (p: Promise<unknown>): Promise<OpOutcome> => ({ result: await p });
 
 /** Each pipe op is one call on the agent with the same body the HTTP route takes. */
 export const HANDLERS: Record<Exclude<OpName, 'cancel'>, Handler> = {
   'status': (api) => result(api.status()),
-  'models.list': (api) => result(api.listModels()),
+  'models.list': (api) => result(api.catalog()),
   'models.info': (api) => result(api.modelInfo()),
   'models.cached': (api) => result(api.cachedModels()),
   'models.loaded': (api) => result(api.loadedModels()),
   'models.load': (api, body) => result(api.load(parseLoadRequest(body))),
   'models.unload': (api, body) => result(api.unload(parseUnloadRequest(body))),
   'models.unloadAll': (api) => result(api.unloadAll()),
+  'models.download': (api, body, signal, progress) => result(api.download(parseDownloadRequest(body), { signal, onProgress: progress })),
+  'models.remove': (api, body) => result(api.removeModel(parseRemoveRequest(body))),
+  'models.register': (api, body) => result(api.registerExternal(parseExternalModel(body))),
   'tokenizer.count': (api, body) => result(api.countTokens(parseTokenCountRequest(body))),
   'gpu.get': (api) => result(api.getGpuDevice()),
   'gpu.set': (api, body) => result(api.setGpuDevice(parseGpuDevice(body))),

@@ -85,7 +85,8 @@ class Connection {
     const ac = new AbortController();
     this.inFlight.set(id, ac);
     try {
-      const outcome = await HANDLERS[op as keyof typeof HANDLERS](this.api, body, ac.signal);
+      const progress = (p: unknown) => { this.send({ id, type: 'progress', body: p }); };
+      const outcome = await HANDLERS[op as keyof typeof HANDLERS](this.api, body, ac.signal, progress);
       if ('chunks' in outcome) {
         for await (const chunk of outcome.chunks) {
           if (this.closed) break;

@@ -48,6 +48,7 @@ export class Engine {
   }
 
   static async create(init: WorkerInit, layout?: 'hf' | 'genai'): Promise<Engine> {
+    const before = process.memoryUsage().rss;
     const spec = readModelSpec(init.modelDir, layout);
     const codec = new TextCodec(init.modelDir);
     const { session, executionProvider } = await createSession(spec.onnxPath, init.executionProvider, init.intraOpThreads);
@@ -59,7 +60,7 @@ export class Engine {
     }
     const facts: LoadedModelFacts = {
       contextLength: spec.contextLength, vocabSize: spec.vocabSize, numLayers: spec.numLayers,
-      executionProvider, layout: spec.layout,
+      executionProvider, layout: spec.layout, memoryBytes: Math.max(0, process.memoryUsage().rss - before),
     };
     return new Engine(spec, session, codec, facts, init);
   }

@@ -39,7 +39,7 @@ t.test('crucible service start, status, run and stop in a temporary home', async
   t.equal(run.stdout, ', there was a little girl named Lily. She\n');
 
   const ps = crucible(home, 'service', 'ps');
-  t.match(ps.stdout, /stories260k-generic-cpu:1\s+loaded\s+ep=cpu in-flight=0/);
+  t.match(ps.stdout, /stories260k-generic-cpu:1\s+loaded\s+ep=cpu mem=[\d.]+MB in-flight=0 ttl-left=\d+s/);
 
   const stop = crucible(home, 'service', 'stop');
   t.equal(stop.status, 0);
