@@ -18,7 +18,7 @@ export async function modelList(c: CrucibleClient): Promise<number> {
 /** `crucible model download`: a progress bar with bytes, percent, rate and time left. */
 export async function modelDownload(c: CrucibleClient, name: string): Promise<number> {
   const bar = new cliProgress.SingleBar({
-    format: '{bar} {percentage}% | {done}/{total} MB | {rate} MB/s | ETA {eta_h} | {file}',
+    format: '{bar} {percentage}% | {done}/{size} MB | {rate} MB/s | ETA {eta_h} | {file}',
     hideCursor: true,
     noTTYOutput: true,
     notTTYSchedule: 1000,
@@ -26,7 +26,7 @@ export async function modelDownload(c: CrucibleClient, name: string): Promise<nu
   let started = false;
   const onProgress = (p: DownloadProgress) => {
     const payload = {
-      done: mb(p.bytesDone), total: p.bytesTotal ? mb(p.bytesTotal) : '?', rate: mb(p.bytesPerSecond),
+      done: mb(p.bytesDone), size: p.bytesTotal ? mb(p.bytesTotal) : '?', rate: mb(p.bytesPerSecond),
       eta_h: duration(p.secondsLeft), file: p.file,
     };
     const total = p.bytesTotal ?? Math.max(p.bytesDone, 1);
