@@ -87,7 +87,9 @@ export class PiscinaRunner implements Runner {
       while (true) {
         while (queue.length === 0) await new Promise<void>((r) => { wake = r; });
         wake = null;
-        const e = queue.shift()!;
+        let e = queue.shift()!;
+        // A consumer that falls behind gets the backlog as one delta instead of many small ones.
+        while (e.type === 'delta' && queue[0]?.type === 'delta') e = { type: 'delta', text: e.text + (queue.shift() as { text: string }).text };
         yield e;
         if (e.type === 'done' || e.type === 'error') return;
       }

@@ -22,6 +22,8 @@ export interface SamplingParams {
   /** Undefined: generate until the end of text or the context. */
   maxTokens?: number;
   stop: string[];
+  /** Keep generating past end-of-text ids (benchmarks; llama.cpp's and vLLM's `ignore_eos`). */
+  ignoreEos: boolean;
 }
 
 /** A validated POST /v1/chat/completions body (pipe op `chat.completions`). */
@@ -139,6 +141,7 @@ export function parseChatCompletionRequest(input: unknown): ChatCompletionReques
       frequencyPenalty: optionalNumber(body, 'frequency_penalty', -2, 2) ?? 0,
       maxTokens,
       stop: parseStop(body),
+      ignoreEos: optionalBoolean(body, 'ignore_eos') ?? false,
     },
   };
 }

@@ -13,6 +13,7 @@ function openAiBody(model: string, messages: ChatMessage[], s: SamplingParams): 
     ...(s.seed !== undefined ? { seed: s.seed } : {}),
     ...(s.maxTokens !== undefined ? { max_tokens: s.maxTokens } : {}),
     ...(s.stop.length > 0 ? { stop: s.stop } : {}),
+    ...(s.ignoreEos ? { ignore_eos: true } : {}),
   };
 }
 

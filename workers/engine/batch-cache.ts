@@ -29,25 +29,30 @@ export class BatchCache {
     this.past += added;
   }
 
-  /** Appends one sequence whose own cache (batch 1) holds `past` positions. */
-  join(own: ort.Tensor[], past: number): void {
+  /**
+   * Appends a block of rows (one sequence, or several prefilled together) whose cache holds
+   * `past` positions, row r left-padded by `pads[r]`.
+   */
+  join(own: ort.Tensor[], past: number, pads: number[] = [0]): void {
     if (this.size === 0) {
       this.tensors = own;
       this.past = past;
-      this.padLeft = [0];
+      this.padLeft = [...pads];
       return;
     }
     const oldB = this.size;
+    const n = pads.length;
     const newP = Math.max(this.past, past);
     const row = this.kvHeads * this.headDim;
     this.tensors = this.tensors.map((t, i) => {
-      const dst = new Float32Array((oldB + 1) * row * newP);
+      const dst = new Float32Array((oldB + n) * row * newP);
       const src = t.data as Float32Array;
       for (let b = 0; b < oldB; b++) this.copyRow(src, b, this.past, 0, dst, b, newP);
-      this.copyRow(own[i].data as Float32Array, 0, past, 0, dst, oldB, newP);
-      return new ort.Tensor('float32', dst, [oldB + 1, this.kvHeads, newP, this.headDim]);
+      const block = own[i].data as Float32Array;
+      for (let r = 0; r < n; r++) this.copyRow(block, r, past, 0, dst, oldB + r, newP);
+      return new ort.Tensor('float32', dst, [oldB + n, this.kvHeads, newP, this.headDim]);
     });
-    this.padLeft = [...this.padLeft.map((p) => p + newP - this.past), newP - past];
+    this.padLeft = [...this.padLeft.map((p) => p + newP - this.past), ...pads.map((p) => p + newP - past)];
     this.past = newP;
   }
 

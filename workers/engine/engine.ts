@@ -97,8 +97,10 @@ export class Engine {
     try {
       while (this.prefilling.length > 0 || this.decoding.length > 0) {
         this.dropCancelled();
-        const next = this.prefilling[0];
-        if (next && this.decoding.length < this.init.maxBatch) await this.prefillChunk(next);
+        const room = this.init.maxBatch - this.decoding.length;
+        const group = this.prefillGroup(room);
+        if (group.length > 1) await this.prefillTogether(group);
+        else if (room > 0 && this.prefilling[0]) await this.prefillChunk(this.prefilling[0]);
         if (this.decoding.length > 0) await this.decodeStep();
         // Let new tasks and cancellations in between steps.
         await new Promise((r) => setImmediate(r));
@@ -140,6 +142,52 @@ export class Engine {
     this.batch.join(seq.cache, seq.pos);
     seq.cache = null;
     this.decoding.push(seq);
+  }
+
+  /**
+   * Requests that arrived together and have short prompts are prefilled in one batched run, so a
+   * burst of requests starts decoding together instead of one prefill at a time.
+   */
+  private prefillGroup(room: number): Sequence[] {
+    const group: Sequence[] = [];
+    for (const seq of this.prefilling) {
+      if (group.length >= room) break;
+      if (seq.prefilled === 0 && seq.prompt.length <= this.init.prefillChunk) group.push(seq);
+    }
+    return group;
+  }
+
+  private async prefillTogether(group: Sequence[]): Promise<void> {
+    const n = group.length;
+    const width = Math.max(...group.map((s) => s.prompt.length));
+    const ids = new BigInt64Array(n * width);
+    const positions = new BigInt64Array(n * width);
+    const mask = new BigInt64Array(n * width);
+    const pads = group.map((s) => width - s.prompt.length);
+    group.forEach((seq, r) => {
+      for (let i = 0; i < seq.prompt.length; i++) {
+        const at = r * width + pads[r] + i;
+        ids[at] = BigInt(seq.prompt[i]);
+        positions[at] = BigInt(i);
+        mask[at] = 1n;
+      }
+    });
+    const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim)
+      .map((t) => new ort.Tensor('float32', new Float32Array(0), [n, this.spec.numKvHeads, 0, this.spec.headDim]));
+    const out = await this.run(ids, positions, mask, n, width, empty);
+    const logits = out[this.spec.names.logits].data as Float32Array;
+    const vocab = this.spec.vocabSize;
+    const inGroup = new Set(group);
+    for (let i = this.prefilling.length - 1; i >= 0; i--) if (inGroup.has(this.prefilling[i])) this.prefilling.splice(i, 1);
+    group.forEach((seq, r) => {
+      seq.prefilled = seq.pos = seq.prompt.length;
+      seq.cache = null;
+      seq.accept(seq.sampler.sample(logits, (r * width + width - 1) * vocab, vocab), this.eos);
+    });
+    // Join the whole block, then drop the rows that already finished.
+    this.batch.join(this.presentNames.map((name) => out[name]), width, pads);
+    this.decoding.push(...group);
+    if (group.some((s) => s.done)) this.compact();
   }
 
   private async decodeStep(): Promise<void> {

@@ -19,6 +19,7 @@ export class Sequence {
   generated = 0;
   done = false;
   private readonly cancelFlag: Int32Array;
+  private readonly ignoreEos: boolean;
 
   constructor(
     readonly prompt: number[],
@@ -34,6 +35,7 @@ export class Sequence {
     this.stops = new StopMatcher(sampling.stop);
     this.cache = emptyCache;
     this.cancelFlag = new Int32Array(cancel);
+    this.ignoreEos = sampling.ignoreEos;
   }
 
   get cancelled(): boolean {
@@ -53,7 +55,7 @@ export class Sequence {
    * string or the token budget.
    */
   accept(token: number, eos: ReadonlySet<number>): void {
-    if (eos.has(token)) return this.end('stop');
+    if (eos.has(token) && !this.ignoreEos) return this.end('stop');
     this.generated++;
     this.lastToken = token;
     this.sampler.accept(token);

@@ -6,7 +6,7 @@ import type { WorkerEvent } from '../../../protocol/worker-messages.js';
 import { Engine } from '../../../workers/engine/engine.js';
 import { GREEDY, STORIES, tempHome } from '../../helpers/service.js';
 
-const greedy: SamplingParams = { temperature: 0, topP: 1, topK: 0, presencePenalty: 0, frequencyPenalty: 0, maxTokens: 60, stop: [] };
+const greedy: SamplingParams = { temperature: 0, topP: 1, topK: 0, presencePenalty: 0, frequencyPenalty: 0, maxTokens: 60, stop: [], ignoreEos: false };
 
 async function make(dir = STORIES, layout?: 'hf' | 'genai') {
   return Engine.create({ modelDir: dir, executionProvider: 'cpu', intraOpThreads: 1, maxBatch: 8, prefillChunk: 128 }, layout);
@@ -118,4 +118,40 @@ t.test('a cancelled sequence stops between steps and leaves the others intact', 
   await victim;
   t.ok(deltas < 20, `stopped soon after the cancel (${deltas} deltas)`);
   t.equal((await other).text, expected);
+});
+
+t.test('sequences that join mid-flight and leave early do not disturb each other', async (t) => {
+  const e = await make();
+  t.teardown(() => e.release());
+  const solo = {
+    a: (await run(e, 'Once upon a time', { maxTokens: 90 })).text,
+    b: (await run(e, 'The cat sat', { maxTokens: 20 })).text,
+    c: (await run(e, 'Tom and Sue went to the big', { maxTokens: 50 })).text,
+  };
+  let aDeltas = 0;
+  let started: Promise<unknown>[] = [];
+  const events: string[] = [];
+  const a = e.generate({
+    messages: [{ role: 'user', content: 'Once upon a time' }], sampling: { ...greedy, maxTokens: 90 }, cancel: new SharedArrayBuffer(4),
+    emit: (ev) => {
+      if (ev.type !== 'delta') return;
+      events.push(ev.text);
+      // B and C arrive while A is mid-stream; B leaves long before A ends.
+      if (++aDeltas === 10) started = [run(e, 'The cat sat', { maxTokens: 20 }), run(e, 'Tom and Sue went to the big', { maxTokens: 50 })];
+    },
+  });
+  await a;
+  const [b, c] = (await Promise.all(started)) as { text: string }[];
+  t.equal(events.join(''), solo.a);
+  t.equal(b.text, solo.b);
+  t.equal(c.text, solo.c);
+});
+
+t.test('a long prompt prefilled in small chunks gives the same text as in one piece', async (t) => {
+  const whole = await make();
+  const chunked = await Engine.create({ modelDir: STORIES, executionProvider: 'cpu', intraOpThreads: 1, maxBatch: 8, prefillChunk: 7 });
+  t.teardown(() => Promise.all([whole.release(), chunked.release()]));
+  const prompt = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends and her dog';
+  t.ok(whole.countTokens([{ role: 'user', content: prompt }]) > 20, 'the prompt spans several chunks');
+  t.equal((await run(chunked, prompt)).text, (await run(whole, prompt)).text);
 });

@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PipeClient } from '../clients/typescript/pipe-client.js';
+import type { ServiceFile } from '../protocol/models.js';
+import { Engine } from '../workers/engine/engine.js';
+import type { Sample } from './stats.js';
+
+const AGENT = fileURLToPath(new URL('../agent/main.js', import.meta.url));
+
+const body = (model: string, prompt: string, tokens: number, stream: boolean) => ({
+  model, messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: tokens, ignore_eos: true, stream,
+  ...(stream ? { stream_options: { include_usage: true } } : {}),
+});
+
+/** (b): the engine in this process, no transport. */
+export async function loadEngine(modelDir: string, threads: number) {
+  const engine = await Engine.create({ modelDir, executionProvider: 'cpu', intraOpThreads: threads, maxBatch: 8, prefillChunk: 128 });
+  const single = async (prompt: string, tokens: number): Promise<Sample> => {
+    let ttftMs: number | null = null;
+    let n = 0;
+    const t0 = performance.now();
+    await engine.generate({
+      messages: [{ role: 'user', content: prompt }],
+      sampling: { temperature: 0, topP: 1, topK: 0, presencePenalty: 0, frequencyPenalty: 0, maxTokens: tokens, stop: [], ignoreEos: true },
+      cancel: new SharedArrayBuffer(4),
+      emit: (e) => {
+        if (e.type === 'delta' && ttftMs === null) ttftMs = performance.now() - t0;
+        if (e.type === 'done') n = e.completionTokens;
+      },
+    });
+    return { tokens: n, seconds: (performance.now() - t0) / 1000, ttftMs };
+  };
+  return { single, release: () => engine.release() };
+}
+
+/** A real agent in its own process, on a temporary home whose cache links to the model folder. */
+export async function startAgent(modelDir: string, threads: number) {
+  const home = mkdtempSync(join(tmpdir(), 'crb-'));
+  const models = join(home, 'cache', 'models');
+  mkdirSync(models, { recursive: true });
+  const name = basename(modelDir);
+  symlinkSync(modelDir, join(models, name));
+  const child: ChildProcess = spawn(process.execPath, [AGENT, '--home', home, '--threads', String(threads), '--max-batch', '8'], { stdio: 'ignore' });
+  const file = join(home, 'service.json');
+  for (let i = 0; i < 300 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 50));
+  const info = JSON.parse(readFileSync(file, 'utf8')) as ServiceFile;
+  const url = info.endpoints[0];
+  await fetch(`${url}/openai/load/${name}`);
+  const pipe = await PipeClient.connect(info.pipeName);
+
+  /** (c): one SSE stream, parsed as a client would. */
+  const http = async (prompt: string, tokens: number): Promise<Sample> => {
+    const t0 = performance.now();
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(name, prompt, tokens, true)),
+    });
+    let ttftMs: number | null = null;
+    let n = 0;
+    let buf = '';
+    const dec = new TextDecoder();
+    for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += dec.decode(bytes, { stream: true });
+      let cut: number;
+      while ((cut = buf.indexOf('\n\n')) !== -1) {
+        const frame = buf.slice(6, cut);
+        buf = buf.slice(cut + 2);
+        if (frame === '[DONE]') continue;
+        const chunk = JSON.parse(frame);
+        if (chunk.choices[0]?.delta?.content) ttftMs ??= performance.now() - t0;
+        if (chunk.usage) n = chunk.usage.completion_tokens;
+      }
+    }
+    return { tokens: n, seconds: (performance.now() - t0) / 1000, ttftMs };
+  };
+
+  /** (d): one stream over the pipe. */
+  const viaPipe = async (prompt: string, tokens: number): Promise<Sample> => {
+    const t0 = performance.now();
+    let ttftMs: number | null = null;
+    let n = 0;
+    for await (const chunk of pipe.chatStream(body(name, prompt, tokens, true))) {
+      if (chunk.choices[0]?.delta?.content) ttftMs ??= performance.now() - t0;
+      if (chunk.usage) n = chunk.usage.completion_tokens;
+    }
+    return { tokens: n, seconds: (performance.now() - t0) / 1000, ttftMs };
+  };
+
+  /** (e): concurrent HTTP streams, aggregate tokens per second over the wall time. */
+  const concurrent = async (prompts: string[], tokens: number): Promise<Sample> => {
+    const t0 = performance.now();
+    const each = await Promise.all(prompts.map((p) => http(p, tokens)));
+    return { tokens: each.reduce((s, e) => s + e.tokens, 0), seconds: (performance.now() - t0) / 1000, ttftMs: null };
+  };
+
+  const memoryBytes = async () => ((await (await fetch(`${url}/openai/ps`)).json()) as { memoryBytes: number | null }[])[0]?.memoryBytes ?? null;
+
+  const stop = async () => {
+    pipe.close();
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(home, { recursive: true, force: true });
+  };
+  return { http, viaPipe, concurrent, memoryBytes, stop };
+}

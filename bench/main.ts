@@ -1,0 +1,106 @@
+/**
+ * `npm run bench`: Crucible against transformers.js on the same model folders, in one run.
+ *   (a) transformers.js, one stream, in-process      (b) Crucible engine, one stream, in-process
+ *   (c) Crucible over HTTP (SSE), one stream         (d) Crucible over the pipe, one stream
+ *   (e) Crucible, 8 concurrent HTTP streams          (f) transformers.js, static batch of 8
+ * Greedy, exactly N new tokens each; medians over --runs runs after a warm-up; ratios to (a).
+ */
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { threadsFor } from '../agent/config.js';
+import { loadEngine, startAgent } from './crucible.js';
+import { loadPeer } from './peer.js';
+import { type Figure, repeat, summarise } from './stats.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    models: { type: 'string', default: ['stories260k', 'bench15m'].map((m) => join(ROOT, '..', 'shared', 'models', m)).join(',') },
+    runs: { type: 'string', default: '3' },
+    tokens: { type: 'string', default: '200' },
+  },
+});
+const runs = Number(values.runs);
+const tokens = Number(values.tokens);
+const PROMPTS = ['Once upon a time', 'The little dog', 'One day, Lily', 'Tom had a big', 'The sun was', 'A bird sat on', 'Mom said that', 'There was a tree'];
+
+const onnxBytes = (dir: string) => statSync(join(dir, 'onnx', 'model.onnx')).size;
+const mb = (b: number | null) => (b === null ? null : Math.round(b / 1e5) / 10);
+
+interface ModelResult {
+  model: string;
+  threads: number;
+  figures: Record<'a' | 'b' | 'c' | 'd' | 'e' | 'f', Figure>;
+  memoryMb: { peer: number | null; crucible: number | null };
+}
+
+async function benchModel(dir: string): Promise<ModelResult> {
+  const threads = threadsFor(onnxBytes(dir), { threads: 0, replicas: 1 });
+  console.error(`\n${dir} (${threads} intra-op thread${threads > 1 ? 's' : ''})`);
+  const peer = await loadPeer(dir, threads);
+  const a = summarise(await repeat(runs, () => peer.single(PROMPTS[0], tokens)));
+  console.error(`  (a) transformers.js single: ${a.tokPerSec} tok/s`);
+  const f = summarise(await repeat(runs, () => peer.batch(PROMPTS, tokens)));
+  console.error(`  (f) transformers.js batch 8: ${f.tokPerSec} tok/s`);
+  const peerMemory = peer.memoryBytes;
+  await peer.dispose();
+
+  const engine = await loadEngine(dir, threads);
+  const b = summarise(await repeat(runs, () => engine.single(PROMPTS[0], tokens)));
+  console.error(`  (b) engine in-process: ${b.tokPerSec} tok/s`);
+  await engine.release();
+
+  const agent = await startAgent(dir, threads);
+  try {
+    const c = summarise(await repeat(runs, () => agent.http(PROMPTS[0], tokens)));
+    console.error(`  (c) HTTP single: ${c.tokPerSec} tok/s`);
+    const d = summarise(await repeat(runs, () => agent.viaPipe(PROMPTS[0], tokens)));
+    console.error(`  (d) pipe single: ${d.tokPerSec} tok/s`);
+    const e = summarise(await repeat(runs, () => agent.concurrent(PROMPTS, tokens)));
+    console.error(`  (e) HTTP 8 concurrent: ${e.tokPerSec} tok/s`);
+    return { model: dir, threads, figures: { a, b, c, d, e, f }, memoryMb: { peer: mb(peerMemory), crucible: mb(await agent.memoryBytes()) } };
+  } finally {
+    await agent.stop();
+  }
+}
+
+const LABELS: Record<string, string> = {
+  a: '(a) transformers.js, 1 stream, in-process',
+  b: '(b) Crucible engine, 1 stream, in-process',
+  c: '(c) Crucible HTTP streaming, 1 stream',
+  d: '(d) Crucible pipe, 1 stream',
+  e: '(e) Crucible HTTP, 8 concurrent streams (aggregate)',
+  f: '(f) transformers.js, static batch of 8 (aggregate)',
+};
+
+function table(results: ModelResult[]): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    const base = r.figures.a.tokPerSec;
+    lines.push(`\n${r.model.split('/').pop()} (greedy, ${tokens} new tokens, median of ${runs}, ${r.threads} thread(s))`);
+    lines.push('| figure | tok/s | ratio to (a) | time to first token |');
+    lines.push('| --- | ---: | ---: | ---: |');
+    for (const k of ['a', 'b', 'c', 'd', 'e', 'f'] as const) {
+      const fig = r.figures[k];
+      lines.push(`| ${LABELS[k]} | ${fig.tokPerSec} | ${(fig.tokPerSec / base).toFixed(2)}x | ${fig.ttftMs === null ? '-' : `${fig.ttftMs} ms`} |`);
+    }
+    const { a, c, e, f } = r.figures;
+    lines.push(`| (c)/(a), (e)/(c), (e)/(f) | | ${(c.tokPerSec / a.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / f.tokPerSec).toFixed(2)}x | |`);
+    lines.push(`| resident memory of the loaded model | transformers.js ${r.memoryMb.peer} MB, Crucible ${r.memoryMb.crucible} MB | | |`);
+  }
+  return lines.join('\n');
+}
+
+const results: ModelResult[] = [];
+for (const dir of values.models!.split(',')) results.push(await benchModel(resolve(dir)));
+const machine = `${hostname()}: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+const date = new Date().toISOString();
+const out = table(results);
+console.log(`Crucible benchmark, ${date}\n${machine}${out}`);
+mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+const json = JSON.stringify({ date, machine, tokens, runs, results }, null, 2);
+writeFileSync(join(ROOT, 'bench', 'results', `${date.slice(0, 19).replace(/:/g, '-')}.json`), json);
+writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), json);
