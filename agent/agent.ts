@@ -9,6 +9,9 @@ import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from '../protocol/catalog.js';
 import type { CacheOps } from './cache-ops.js';
 import type { DeviceProbe } from './devices.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { RequestControl } from './request-control.js';
 import type { Registry } from './registry.js';
 
 export interface AgentInfo {
@@ -17,18 +20,33 @@ export interface AgentInfo {
   modelDirPath: string;
 }
 
+export interface AgentOptions {
+  metrics: Metrics;
+  log: Logger;
+  requestTimeoutMs: number;
+  /** Include prompt and completion text in debug logs. */
+  logPrompts: boolean;
+}
+
 const FINGERPRINT = `crucible-${SERVICE_VERSION}`;
 
 /** The operations every transport serves, implemented once over the registry. */
 export class Agent implements CrucibleApi {
   private gpuDevice = 0;
+  private readonly shutdown = new AbortController();
 
   constructor(
     private readonly registry: Registry,
     private readonly devices: DeviceProbe,
     private readonly cache: CacheOps,
     private readonly info: AgentInfo,
+    private readonly opts: AgentOptions,
   ) {}
+
+  /** Ends every request in flight with `shutting_down`; new ones are refused. */
+  stopAll(): void {
+    this.shutdown.abort();
+  }
 
   catalog(): Promise<CatalogListing[]> {
     return this.cache.list();
@@ -47,9 +65,10 @@ export class Agent implements CrucibleApi {
   }
 
   /** A lease on a model; a name that is only in the catalog says how to get it. */
-  private async acquire(name: string) {
+  private async acquire(name: string, signal?: AbortSignal) {
+    if (this.shutdown.signal.aborted) throw new CrucibleError('shutting_down', 'the service is shutting down');
     try {
-      return await this.registry.acquire(name);
+      return await this.registry.acquire(name, signal);
     } catch (err) {
       if (err instanceof CrucibleError && err.code === 'model_not_found') {
         const entry = await this.cache.resolveCatalog(name).catch(() => undefined);
@@ -115,7 +134,7 @@ export class Agent implements CrucibleApi {
   }
 
   async countTokens(req: TokenCountRequest): Promise<TokenCount> {
-    const lease = await this.acquire(req.model);
+    const lease = await this.acquire(req.model, this.shutdown.signal);
     try {
       return { model: lease.entry.id, tokenCount: await lease.runner.countTokens(req.messages) };
     } finally {
@@ -148,41 +167,74 @@ export class Agent implements CrucibleApi {
    * usage chunk when asked. Errors before the first token reject; later ones end the stream.
    */
   async *chatStream(req: ChatCompletionRequest, signal?: AbortSignal, id = `chatcmpl-${randomUUID()}`): AsyncIterable<ChatCompletionChunk> {
-    if (signal?.aborted) throw new CrucibleError('cancelled', 'the request was cancelled');
-    const lease = await this.acquire(req.model);
+    const ctl = new RequestControl(signal, this.opts.requestTimeoutMs, this.shutdown.signal);
+    const t0 = performance.now();
+    let lease;
+    try {
+      lease = await this.acquire(req.model, ctl.signal);
+    } catch (err) {
+      ctl.dispose();
+      if (err instanceof CrucibleError && err.code === 'overloaded') this.opts.metrics.rejected.inc({ model: req.model });
+      throw err instanceof CrucibleError && err.code === 'cancelled' ? ctl.error(err) : err;
+    }
+    const model = lease.entry.id;
     const created = Math.floor(Date.now() / 1000);
     const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
-      id, object: 'chat.completion.chunk', created, model: lease.entry.id, system_fingerprint: FINGERPRINT,
+      id, object: 'chat.completion.chunk', created, model, system_fingerprint: FINGERPRINT,
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
     });
+    const m = this.opts.metrics;
+    let firstAt: number | null = null;
+    let text = '';
     try {
       let started = false;
-      for await (const event of lease.runner.generate(req.messages, req.sampling, signal)) {
+      for await (const event of lease.runner.generate(req.messages, req.sampling, ctl.signal)) {
         switch (event.type) {
           case 'start':
             started = true;
             yield chunk({ role: 'assistant', content: '' }, null);
             break;
           case 'delta':
+            if (firstAt === null) {
+              firstAt = performance.now();
+              m.ttft.observe({ model }, (firstAt - t0) / 1000);
+            }
+            if (this.opts.logPrompts) text += event.text;
             yield chunk({ content: event.text }, null);
             break;
           case 'done': {
             if (!started) yield chunk({ role: 'assistant', content: '' }, null);
             yield chunk({}, event.finishReason);
+            const total = event.promptTokens + event.completionTokens;
+            m.tokens.inc({ model }, event.completionTokens);
+            m.promptTokens.inc({ model }, event.promptTokens);
+            const decodeSeconds = firstAt === null ? 0 : (performance.now() - firstAt) / 1000;
+            if (decodeSeconds > 0 && event.completionTokens > 1) m.decodeRate.observe({ model }, (event.completionTokens - 1) / decodeSeconds);
+            this.opts.log.info({
+              requestId: id, model, promptTokens: event.promptTokens, completionTokens: event.completionTokens,
+              finishReason: event.finishReason, ttftMs: firstAt === null ? null : Math.round(firstAt - t0),
+              durationMs: Math.round(performance.now() - t0),
+            }, 'chat completion');
+            if (this.opts.logPrompts) this.opts.log.debug({ requestId: id, messages: req.messages, completion: text }, 'chat text');
             if (req.includeUsage) {
-              const total = event.promptTokens + event.completionTokens;
               yield { ...chunk({}, null), choices: [], usage: { prompt_tokens: event.promptTokens, completion_tokens: event.completionTokens, total_tokens: total } };
             }
             return;
           }
           case 'error': {
             const err = fromErrorBody(event.error);
-            if (err.code === 'worker_crashed') lease.fail(err.message);
-            throw err;
+            if (err.code === 'worker_crashed') {
+              lease.fail(err.message);
+              this.opts.log.error({ requestId: id, model, error: err.message }, 'model worker crashed');
+            }
+            const final = err.code === 'cancelled' ? ctl.error(err) : err;
+            this.opts.log.info({ requestId: id, model, error: final.code, durationMs: Math.round(performance.now() - t0) }, 'chat completion ended early');
+            throw final;
           }
         }
       }
     } finally {
+      ctl.dispose();
       lease.release();
     }
   }

@@ -18,6 +18,13 @@ export const OPTIONS = {
   catalogUrl: { flag: 'catalog-url', env: 'CRUCIBLE_CATALOG_URL', type: 'string', default: '', help: 'Remote catalog (JSON array) merged over the built-in one, cached for 6 hours' },
   maxLoadedModels: { flag: 'max-loaded-models', env: 'CRUCIBLE_MAX_LOADED_MODELS', type: 'int', default: 3, help: 'Loaded models kept at once; the least recently used idle one is evicted' },
   ttl: { flag: 'ttl', env: 'CRUCIBLE_TTL', type: 'int', default: 600, help: 'Seconds a loaded model may stay idle before it unloads' },
+  apiKeysFile: { flag: 'api-keys-file', env: 'CRUCIBLE_API_KEYS_FILE', type: 'string', default: '', help: 'JSON file of a primary and a secondary API key (created with fresh keys if missing); enables authentication' },
+  apiKeys: { flag: 'api-keys', env: 'CRUCIBLE_API_KEYS', type: 'string', default: '', help: 'Comma-separated API keys; enables authentication' },
+  maxQueue: { flag: 'max-queue', env: 'CRUCIBLE_MAX_QUEUE', type: 'int', default: 32, help: 'Requests that may wait for a busy model before new ones get 503' },
+  requestTimeout: { flag: 'request-timeout', env: 'CRUCIBLE_REQUEST_TIMEOUT', type: 'int', default: 600, help: 'Seconds a request may run before it is stopped with 504' },
+  maxBodyBytes: { flag: 'max-body-bytes', env: 'CRUCIBLE_MAX_BODY_BYTES', type: 'int', default: 4 * 1024 * 1024, help: 'Largest HTTP request body; larger ones get 413' },
+  logLevel: { flag: 'log-level', env: 'CRUCIBLE_LOG_LEVEL', type: 'string', default: 'info', help: 'debug, info, warn or error' },
+  logPrompts: { flag: 'log-prompts', env: 'CRUCIBLE_LOG_PROMPTS', type: 'string', default: '', help: 'Set to 1 to include prompt and completion text in debug logs' },
   pipe: { flag: 'pipe', env: 'CRUCIBLE_PIPE', type: 'string', default: '', help: 'Pipe path; empty: <home>/crucible.sock (\\\\.\\pipe\\crucible-<user> on Windows)' },
 } as const;
 
@@ -56,6 +63,8 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (config.prefillChunk < 1) throw new Error('--prefill-chunk must be at least 1');
   if (config.maxLoadedModels < 1) throw new Error('--max-loaded-models must be at least 1');
   if (config.ttl < 1) throw new Error('--ttl must be at least 1');
+  if (config.requestTimeout < 1) throw new Error('--request-timeout must be at least 1');
+  if (!['debug', 'info', 'warn', 'error'].includes(config.logLevel)) throw new Error(`--log-level must be debug, info, warn or error, got '${config.logLevel}'`);
   return { ...config, modelsDir: join(config.home, 'cache', 'models') } as Config;
 }
 

@@ -13,6 +13,10 @@ export interface RegistryDeps {
   defaultTtl: number;
   /** Loaded models kept at once; the least recently used idle one makes room. */
   maxLoaded: number;
+  /** Requests one model serves at once (its batch); more wait in its queue. */
+  capacity: (entry: ModelEntry) => number;
+  /** Requests that may wait per model; beyond that, `overloaded`. */
+  maxQueue: number;
   /** Registered external models, listed beside the cache. */
   externals?: () => ExternalModel[];
   now?: () => number;
@@ -30,6 +34,8 @@ interface Slot {
   lastUsed: number;
   timer: NodeJS.Timeout | null;
   idleWaiters: (() => void)[];
+  /** Requests waiting for capacity, first come first served. */
+  queue: { admit: () => void; reject: (err: Error) => void }[];
 }
 
 export interface Lease {
@@ -89,17 +95,22 @@ export class Registry {
         contextLength: slot?.runner?.facts.contextLength ?? null,
         memoryBytes: slot?.runner?.facts.memoryBytes ?? null,
         inFlight: slot?.inFlight ?? 0,
+        queued: slot?.queue.length ?? 0,
         expiresInSeconds: slot?.state === 'loaded' && slot.inFlight === 0
           ? Math.max(0, Math.round((slot.lastUsed + slot.ttl * 1000 - this.now()) / 1000)) : null,
       };
     });
   }
 
-  /** Loads (or reuses) a model and takes a lease on it for one request. */
-  async acquire(name: string): Promise<Lease> {
+  /**
+   * Loads (or reuses) a model and takes a lease on it for one request. When the model is serving
+   * all it can, the request waits in the model's bounded queue; a full queue fails at once.
+   */
+  async acquire(name: string, signal?: AbortSignal): Promise<Lease> {
     const entry = this.resolve(name);
     const slot = await this.ensureLoaded(entry, {});
-    slot.inFlight++;
+    if (slot.inFlight >= this.deps.capacity(entry)) await this.wait(slot, signal);
+    else slot.inFlight++;
     this.clearTimer(slot);
     let released = false;
     return {
@@ -108,12 +119,38 @@ export class Registry {
       release: () => {
         if (released) return;
         released = true;
-        slot.inFlight--;
         slot.lastUsed = this.now();
+        const next = slot.queue.shift();
+        // The freed place passes straight to the first waiter.
+        if (next) return next.admit();
+        slot.inFlight--;
         if (slot.inFlight === 0) this.becameIdle(slot);
       },
       fail: (reason: string) => this.markFailed(slot, reason),
     };
+  }
+
+  private wait(slot: Slot, signal?: AbortSignal): Promise<void> {
+    if (slot.queue.length >= this.deps.maxQueue) {
+      const err = new CrucibleError('overloaded',
+        `'${slot.entry.id}' is serving ${slot.inFlight} requests with ${slot.queue.length} waiting; try again shortly`);
+      err.retryAfter = Math.min(30, 1 + Math.ceil(slot.queue.length / Math.max(1, this.deps.capacity(slot.entry))));
+      throw err;
+    }
+    if (signal?.aborted) throw new CrucibleError('cancelled', 'the request was cancelled');
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const i = slot.queue.indexOf(waiter);
+        if (i !== -1) slot.queue.splice(i, 1);
+        reject(new CrucibleError('cancelled', 'the request was cancelled while queued'));
+      };
+      const waiter = {
+        admit: () => { signal?.removeEventListener('abort', onAbort); resolve(); },
+        reject: (err: Error) => { signal?.removeEventListener('abort', onAbort); reject(err); },
+      };
+      slot.queue.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   async load(name: string, opts: { ttl?: number; ep?: string }): Promise<ModelEntry> {
@@ -156,7 +193,7 @@ export class Registry {
     await this.makeRoom();
     const fresh: Slot = {
       entry, state: 'loading', loading: null, runner: null, error: null, ep, ttl: opts.ttl ?? this.deps.defaultTtl,
-      inFlight: 0, lastUsed: this.now(), timer: null, idleWaiters: [],
+      inFlight: 0, lastUsed: this.now(), timer: null, idleWaiters: [], queue: [],
     };
     this.slots.set(entry.id, fresh);
     fresh.loading = this.deps.startRunner(entry, ep);
@@ -201,13 +238,19 @@ export class Registry {
     if (this.slots.get(slot.entry.id) !== slot) return;
     slot.state = 'failed';
     slot.error = reason;
+    this.rejectQueue(slot, new CrucibleError('worker_crashed', `'${slot.entry.id}' failed: ${reason}`));
     const runner = slot.runner;
     slot.runner = null;
     void runner?.close().catch(() => {});
   }
 
+  private rejectQueue(slot: Slot, err: CrucibleError): void {
+    for (const w of slot.queue.splice(0)) w.reject(err);
+  }
+
   private async drop(slot: Slot): Promise<void> {
     this.clearTimer(slot);
+    this.rejectQueue(slot, new CrucibleError('shutting_down', `'${slot.entry.id}' was unloaded`));
     if (this.slots.get(slot.entry.id) === slot) this.slots.delete(slot.entry.id);
     const runner = slot.runner;
     slot.runner = null;

@@ -4,47 +4,72 @@ import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
 import { createHttpApp } from '../transports/http/app.js';
 import { startPipeServer } from '../transports/pipe/server.js';
 import { Agent } from './agent.js';
-import { type Config, threadsFor } from './config.js';
-import { DeviceProbe } from './devices.js';
-import { BUNDLED_MODELS, defaultPipeName, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
 import { CacheOps } from './cache-ops.js';
 import { builtinCatalog } from './catalog/builtin.js';
 import { Catalog } from './catalog/catalog.js';
+import { type Config, threadsFor } from './config.js';
+import { DeviceProbe } from './devices.js';
 import { Downloader } from './downloads/downloader.js';
 import { ProxyRunner } from './external/proxy-runner.js';
 import { ExternalRegistrations } from './external/registrations.js';
+import { BUNDLED_MODELS, defaultPipeName, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
+import { KeyStore, readOrCreateKeys } from './keys.js';
+import { type Logger, createLogger } from './log.js';
+import { Metrics } from './metrics.js';
 import { PiscinaRunner } from './model-runner.js';
 import { Registry } from './registry.js';
 
 export interface RunningService {
   agent: Agent;
   registry: Registry;
+  metrics: Metrics;
+  log: Logger;
   url: string;
   port: number;
   pipeName: string;
   close(): Promise<void>;
 }
 
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
 /** Wires the registry, the agent and the transports together and publishes service.json. */
-export async function startService(config: Config): Promise<RunningService> {
+export async function startService(config: Config, opts: { logToStderr?: boolean } = {}): Promise<RunningService> {
+  const staticKeys = config.apiKeys.split(',').map((k) => k.trim()).filter(Boolean);
+  if (config.apiKeysFile) readOrCreateKeys(config.apiKeysFile);
+  const keys = new KeyStore(config.apiKeysFile || null, staticKeys);
+  if (!LOOPBACK.has(config.host) && !keys.enabled) {
+    throw new Error(`refusing to listen on ${config.host} without API keys: set --api-keys-file or CRUCIBLE_API_KEYS, or keep the default 127.0.0.1`);
+  }
   prepareHome(config.home, config.modelsDir);
-  const log = (msg: string) => console.error(`crucible: ${msg}`);
+  const log = createLogger(config.home, config.logLevel, opts.logToStderr ?? true);
+  const metrics = new Metrics();
   const externals = new ExternalRegistrations(join(config.home, 'external-models.json'));
   const registry = new Registry({
     modelsDir: config.modelsDir,
     defaultEp: config.ep,
     defaultTtl: config.ttl,
     maxLoaded: config.maxLoadedModels,
+    maxQueue: config.maxQueue,
+    capacity: (entry) => (entry.external ? 64 : config.maxBatch * config.replicas),
     externals: () => externals.list(),
-    startRunner: async (entry, ep) => entry.external ? new ProxyRunner(entry.external) : PiscinaRunner.start({
-      modelDir: entry.path,
-      executionProvider: ep,
-      intraOpThreads: threadsFor(entry.bytes, config),
-      maxBatch: config.maxBatch,
-      prefillChunk: config.prefillChunk,
-      replicas: config.replicas,
-    }),
+    startRunner: async (entry, ep) => {
+      const t0 = performance.now();
+      const runner = entry.external ? new ProxyRunner(entry.external) : await PiscinaRunner.start({
+        modelDir: entry.path,
+        executionProvider: ep,
+        intraOpThreads: threadsFor(entry.bytes, config),
+        maxBatch: config.maxBatch,
+        prefillChunk: config.prefillChunk,
+        replicas: config.replicas,
+      }).catch((err) => {
+        log.error({ model: entry.id, error: (err as Error).message }, 'model failed to load');
+        throw err;
+      });
+      log.info({ model: entry.id, ep: runner.facts.executionProvider, durationMs: Math.round(performance.now() - t0) }, 'model loaded');
+      return runner;
+    },
   });
+  metrics.sample = () => registry.info();
   const pipeName = config.pipe || defaultPipeName(config.home);
   let endpoints: string[] = [];
   let ready = false;
@@ -53,44 +78,76 @@ export async function startService(config: Config): Promise<RunningService> {
     builtin: builtinCatalog(BUNDLED_MODELS),
     remoteUrl: config.catalogUrl || undefined,
     cacheFile: join(config.home, 'catalog-cache.json'),
-    log,
+    log: (msg) => log.warn(msg),
   });
-  const cache = new CacheOps(registry, catalog, new Downloader(config.modelsDir, log), externals, devices, config.modelsDir);
+  const downloader = new Downloader(config.modelsDir, (msg) => log.info(msg), (model, n) => metrics.downloadBytes.inc({ model }, n));
+  const cache = new CacheOps(registry, catalog, downloader, externals, devices, config.modelsDir);
   const agent = new Agent(registry, devices, cache, {
     endpoints: () => endpoints,
     pipeName: () => pipeName,
     modelDirPath: config.modelsDir,
+  }, { metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1' });
+  const app = createHttpApp(agent, {
+    ready: () => ready,
+    maxBodyBytes: config.maxBodyBytes,
+    checkKey: keys.enabled ? (k) => keys.check(k) : undefined,
+    metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
+    onRequest: (r) => {
+      metrics.httpRequests.inc({ route: r.route, method: r.method, status: String(r.status) });
+      const level = r.status >= 500 ? 'error' : r.route === '/health' || r.route === '/metrics' ? 'debug' : 'info';
+      log[level]({ requestId: r.requestId, method: r.method, route: r.route, status: r.status, durationMs: r.durationMs }, 'http request');
+    },
   });
-  const app = createHttpApp(agent, { ready: () => ready });
 
-  const pipe = await startPipeServer(pipeName, agent);
-  const { server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server: s, port: info.port }));
-    s.once('error', reject);
+  const pipe = await startPipeServer(pipeName, agent, {
+    onRequest: (r) => {
+      metrics.pipeRequests.inc({ op: r.op, outcome: r.code ?? r.outcome });
+      log[r.code === 'internal_error' ? 'error' : 'debug']({ op: r.op, outcome: r.outcome, code: r.code, durationMs: r.durationMs }, 'pipe request');
+    },
+    onConnection: (event, detail) => {
+      if (event === 'protocol_error') log.warn({ detail }, 'pipe protocol error; connection closed');
+    },
   });
+  let server: ServerType;
+  let port: number;
+  try {
+    ({ server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server: s, port: info.port }));
+      s.once('error', reject);
+    }));
+  } catch (err) {
+    await pipe.close();
+    throw err;
+  }
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
   endpoints = [url];
   writeServiceFile(config.home, {
     pid: process.pid, version: SERVICE_VERSION, protocolVersion: PROTOCOL_VERSION, endpoints, pipeName,
     modelDirPath: config.modelsDir, startedAt: new Date().toISOString(),
+    ...(config.apiKeysFile ? { apiKeysFile: config.apiKeysFile } : {}),
   });
   ready = true;
+  log.info({ url, pipeName, modelsDir: config.modelsDir, auth: keys.enabled }, 'crucible started');
 
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {
       ready = false;
       removeServiceFile(config.home);
+      // In-flight requests end with shutting_down before their workers go away.
+      agent.stopAll();
+      await new Promise((r) => setTimeout(r, 50));
       await pipe.close();
       await registry.close();
       await new Promise<void>((r) => {
         server.close(() => r());
-        // Streams in flight were ended by closing their workers; drop idle keep-alive sockets.
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      log.info('crucible stopped');
+      log.flush?.();
     })();
     return closing;
   };
-  return { agent, registry, url, port, pipeName, close };
+  return { agent, registry, metrics, log, url, port, pipeName, close };
 }

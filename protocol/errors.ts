@@ -45,6 +45,8 @@ export interface ErrorEnvelope {
 export class CrucibleError extends Error {
   readonly code: ErrorCode;
   readonly param: string | null;
+  /** Seconds after which a retry may succeed (overload); sent as Retry-After. */
+  retryAfter?: number;
   constructor(code: ErrorCode, message: string, param: string | null = null) {
     super(message);
     this.name = 'CrucibleError';

@@ -17,6 +17,8 @@ export interface ModelInfo {
   memoryBytes: number | null;
   /** Requests being served now. */
   inFlight: number;
+  /** Requests waiting for the model. */
+  queued: number;
   /** Seconds until an idle loaded model unloads itself; null while busy or not loaded. */
   expiresInSeconds: number | null;
 }
@@ -46,6 +48,8 @@ export interface ServiceFile {
   pipeName: string;
   modelDirPath: string;
   startedAt: string;
+  /** The API keys file, when the agent was started with one (`crucible service keys`). */
+  apiKeysFile?: string;
 }
 
 export interface LoadRequest {

@@ -65,7 +65,11 @@ class Transfer {
 export class Downloader {
   private readonly active = new Map<string, Transfer>();
 
-  constructor(private readonly modelsDir: string, private readonly log: (msg: string) => void = () => {}) {}
+  constructor(
+    private readonly modelsDir: string,
+    private readonly log: (msg: string) => void = () => {},
+    private readonly onBytes: (model: string, n: number) => void = () => {},
+  ) {}
 
   download(entry: CatalogEntry, opts: DownloadOptions = {}): Promise<string> {
     let t = this.active.get(entry.name);
@@ -143,7 +147,7 @@ export class Downloader {
       }
       for (let attempt = 1; ; attempt++) {
         try {
-          const total = await fetchInto(`${entry.uri}/${file.path}`, dest, file.path, signal, (n) => { done += n; report(file.path, i); });
+          const total = await fetchInto(`${entry.uri}/${file.path}`, dest, file.path, signal, (n) => { done += n; this.onBytes(entry.name, n); report(file.path, i); });
           await this.verify(file.path, dest, expected ?? total, file.sha256);
           break;
         } catch (err) {

@@ -87,7 +87,7 @@ t.test('a second agent registered as an external model answers through the first
   const { loadConfig } = await import('../../agent/config.js');
   const { startService } = await import('../../agent/service.js');
   await local.close();
-  const again = await startService(loadConfig(['--home', local.home], {}));
+  const again = await startService(loadConfig(['--home', local.home], {}), { logToStderr: false });
   t.teardown(() => again.close());
   t.ok((await again.agent.cachedModels()).includes('remote-tales:1'), 'still registered after a restart');
 });

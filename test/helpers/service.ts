@@ -24,7 +24,7 @@ interface Teardown {
 export async function startTestService(t: Teardown, flags: string[] = []): Promise<RunningService & { home: string; config: Config }> {
   const home = tempHome();
   const config = loadConfig(['--home', home, ...flags], {});
-  const service = await startService(config);
+  const service = await startService(config, { logToStderr: false });
   t.teardown(async () => {
     await service.close();
     rmSync(home, { recursive: true, force: true });

@@ -5,7 +5,8 @@ import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protoc
 import { CrucibleError } from '../../protocol/errors.js';
 import { parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
-import { errorResponse, readJson } from './errors.js';
+import { MAX_BODY_BYTES, errorResponse, readJson as readBody } from './errors.js';
+import { type HttpHooks, auth, requestIds } from './middleware.js';
 
 const flag = (v: string | undefined): boolean | undefined =>
   v === undefined ? undefined : ['1', 'true', 'yes'].includes(v.toLowerCase()) ? true
@@ -24,13 +25,30 @@ function clientSignal(req: Request): AbortController {
  * The HTTP adapter: each route parses its input with the protocol's parsers, calls one operation
  * of the agent and writes the result. It holds no state and touches no model.
  */
-export function createHttpApp(api: CrucibleApi, opts: { ready?: () => boolean } = {}): Hono {
+export interface HttpOptions extends HttpHooks {
+  ready?: () => boolean;
+  maxBodyBytes?: number;
+  /** Prometheus text for GET /metrics. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
+}
+
+export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   const app = new Hono();
+  const limit = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+  const readJson = (c: Parameters<typeof readBody>[0]) => readBody(c, limit);
+
+  app.use('*', requestIds(opts));
+  app.use('*', auth(opts));
 
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => errorResponse(c, new CrucibleError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
+  app.get('/metrics', async (c) => {
+    if (!opts.metrics) throw new CrucibleError('not_found', 'metrics are not enabled');
+    const m = await opts.metrics();
+    return c.body(m.body, 200, { 'content-type': m.contentType });
+  });
   app.get('/ready', (c) => (opts.ready?.() ?? true ? c.json({ status: 'ready' })
     : errorResponse(c, new CrucibleError('shutting_down', 'the service is not ready'))));
 

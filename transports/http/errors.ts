@@ -6,6 +6,7 @@ import { CrucibleError, type ErrorEnvelope, toCrucibleError } from '../../protoc
 export function errorResponse(c: Context, err: unknown): Response {
   const e = toCrucibleError(err);
   const body: ErrorEnvelope = { error: e.toBody() };
+  if (e.retryAfter !== undefined) c.header('retry-after', String(e.retryAfter));
   return c.json(body, e.status as ContentfulStatusCode);
 }
 

@@ -27,13 +27,19 @@ function inUse(path: string): Promise<boolean> {
   });
 }
 
+/** Observers of the pipe server; optional. */
+export interface PipeHooks {
+  onRequest?: (r: { op: string; outcome: 'result' | 'error'; code?: string; durationMs: number }) => void;
+  onConnection?: (event: 'open' | 'close' | 'protocol_error', detail?: string) => void;
+}
+
 /** One client connection: multiplexed requests by id, each cancellable. */
 class Connection {
   private readonly reader = new FrameReader();
   private readonly inFlight = new Map<number, AbortController>();
   private closed = false;
 
-  constructor(private readonly socket: net.Socket, private readonly api: CrucibleApi) {
+  constructor(private readonly socket: net.Socket, private readonly api: CrucibleApi, private readonly hooks: PipeHooks) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('close', () => this.onClose());
     socket.on('error', () => {});
@@ -45,6 +51,7 @@ class Connection {
       frames = this.reader.push(chunk);
     } catch (err) {
       if (err instanceof FrameTooLargeError) {
+        this.hooks.onConnection?.('protocol_error', err.message);
         this.send({ id: 0, type: 'error', body: new CrucibleError('payload_too_large', err.message).toBody() });
         this.socket.end();
         this.closed = true;
@@ -84,6 +91,8 @@ class Connection {
     }
     const ac = new AbortController();
     this.inFlight.set(id, ac);
+    const t0 = performance.now();
+    let code: string | undefined;
     try {
       const progress = (p: unknown) => { this.send({ id, type: 'progress', body: p }); };
       const outcome = await HANDLERS[op as keyof typeof HANDLERS](this.api, body, ac.signal, progress);
@@ -97,10 +106,13 @@ class Connection {
         this.send({ id, type: 'result', body: outcome.result });
       }
     } catch (err) {
-      const e = ac.signal.aborted ? new CrucibleError('cancelled', 'the request was cancelled') : toCrucibleError(err);
-      this.send({ id, type: 'error', body: e.toBody() });
+      const e = toCrucibleError(err);
+      const final = ac.signal.aborted && e.code !== 'shutting_down' && e.code !== 'timeout' ? new CrucibleError('cancelled', 'the request was cancelled') : e;
+      code = final.code;
+      this.send({ id, type: 'error', body: final.toBody() });
     } finally {
       this.inFlight.delete(id);
+      this.hooks.onRequest?.({ op, outcome: code ? 'error' : 'result', code, durationMs: Math.round(performance.now() - t0) });
     }
   }
 
@@ -135,7 +147,7 @@ export interface PipeServer {
 }
 
 /** Listens on a Unix socket (mode 0600) or a Windows named pipe and serves the operations. */
-export async function startPipeServer(path: string, api: CrucibleApi): Promise<PipeServer> {
+export async function startPipeServer(path: string, api: CrucibleApi, hooks: PipeHooks = {}): Promise<PipeServer> {
   checkPipePath(path);
   if (process.platform !== 'win32' && existsSync(path)) {
     if (await inUse(path)) throw new Error(`another agent is already listening on ${path}`);
@@ -143,9 +155,10 @@ export async function startPipeServer(path: string, api: CrucibleApi): Promise<P
   }
   const connections = new Set<Connection>();
   const server = net.createServer((socket) => {
-    const conn = new Connection(socket, api);
+    const conn = new Connection(socket, api, hooks);
     connections.add(conn);
-    socket.on('close', () => connections.delete(conn));
+    hooks.onConnection?.('open');
+    socket.on('close', () => { connections.delete(conn); hooks.onConnection?.('close'); });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,0 +1,91 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** Seed 003's key pair format. */
+export interface KeyPair {
+  primaryKey: { value: string; createdAt: string };
+  secondaryKey: { value: string; createdAt: string };
+}
+
+export type KeyType = 'primary' | 'secondary';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Reads the keys file, creating it with fresh seed-format keys (mode 0600) when it is missing. */
+export function readOrCreateKeys(file: string): KeyPair {
+  if (!existsSync(file)) {
+    const now = new Date().toISOString();
+    writeKeys(file, {
+      primaryKey: { value: `fndry-pk-${randomUUID()}`, createdAt: now },
+      secondaryKey: { value: `fndry-sk-${randomUUID()}`, createdAt: now },
+    });
+  }
+  const pair = JSON.parse(readFileSync(file, 'utf8')) as KeyPair;
+  if (typeof pair.primaryKey?.value !== 'string' || typeof pair.secondaryKey?.value !== 'string') {
+    throw new Error(`${file} is not a key file: it needs primaryKey.value and secondaryKey.value`);
+  }
+  return pair;
+}
+
+export function writeKeys(file: string, pair: KeyPair): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file + '.tmp', JSON.stringify(pair, null, 2) + '\n', { mode: 0o600 });
+  renameSync(file + '.tmp', file);
+  chmodSync(file, 0o600);
+}
+
+/** Replaces one key with a 64-hex-digit token (seed 003's rotated format). */
+export function rotateKey(file: string, type: KeyType): { keyType: KeyType; key: { value: string; createdAt: string } } {
+  const pair = readOrCreateKeys(file);
+  const key = { value: randomBytes(32).toString('hex'), createdAt: new Date().toISOString() };
+  writeKeys(file, { ...pair, [`${type}Key`]: key } as KeyPair);
+  return { keyType: type, key };
+}
+
+/**
+ * The keys the HTTP API accepts: static ones from the environment plus the file's pair, which is
+ * re-read when the file changes so a rotation takes effect without a restart. Comparison is in
+ * constant time over SHA-256 digests, so neither content nor length leaks through timing.
+ */
+export class KeyStore {
+  private fileKeys: Buffer[] = [];
+  private mtime = 0;
+  private checkedAt = 0;
+  private readonly staticKeys: Buffer[];
+
+  constructor(private readonly file: string | null, staticKeys: string[]) {
+    this.staticKeys = staticKeys.filter((k) => k.length > 0).map(digest);
+    if (file) this.load(true);
+  }
+
+  get enabled(): boolean {
+    return this.file !== null || this.staticKeys.length > 0;
+  }
+
+  private load(force = false): void {
+    if (!this.file) return;
+    const now = Date.now();
+    if (!force && now - this.checkedAt < 250) return;
+    this.checkedAt = now;
+    try {
+      const m = statSync(this.file).mtimeMs;
+      if (!force && m === this.mtime) return;
+      const pair = readOrCreateKeys(this.file);
+      this.fileKeys = [pair.primaryKey.value, pair.secondaryKey.value].map(digest);
+      this.mtime = statSync(this.file).mtimeMs;
+    } catch {
+      // Keep the keys we had: a half-written file must not lock everyone out.
+    }
+  }
+
+  check(presented: string | undefined): boolean {
+    if (!this.enabled) return true;
+    if (!presented) return false;
+    this.load();
+    const d = digest(presented);
+    let ok = false;
+    for (const k of [...this.staticKeys, ...this.fileKeys]) ok = timingSafeEqual(d, k) || ok;
+    return ok;
+  }
+}

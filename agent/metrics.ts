@@ -1,0 +1,55 @@
+import { Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
+
+/**
+ * The service's Prometheus metrics. Each agent has its own prom-client registry, so several agents
+ * in one process (tests) do not share counters.
+ */
+export class Metrics {
+  readonly registry = new PromRegistry();
+  readonly httpRequests = new Counter({ name: 'crucible_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers: [this.registry] });
+  readonly pipeRequests = new Counter({ name: 'crucible_pipe_requests_total', help: 'Pipe requests by operation and outcome', labelNames: ['op', 'outcome'], registers: [this.registry] });
+  readonly tokens = new Counter({ name: 'crucible_tokens_generated_total', help: 'Completion tokens generated', labelNames: ['model'], registers: [this.registry] });
+  readonly promptTokens = new Counter({ name: 'crucible_prompt_tokens_total', help: 'Prompt tokens processed', labelNames: ['model'], registers: [this.registry] });
+  readonly ttft = new Histogram({
+    name: 'crucible_time_to_first_token_seconds', help: 'Time from request to first token', labelNames: ['model'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry],
+  });
+  readonly decodeRate = new Histogram({
+    name: 'crucible_decode_tokens_per_second', help: 'Decode rate of each completed generation', labelNames: ['model'],
+    buckets: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000], registers: [this.registry],
+  });
+  /** Reads the live model state at scrape time; set by the service. */
+  sample: (() => { id: string; state: string; queued: number; inFlight: number; memoryBytes: number | null }[]) | null = null;
+  readonly queueDepth: Gauge = new Gauge({
+    name: 'crucible_queue_depth', help: 'Requests waiting for a model', labelNames: ['model'], registers: [this.registry],
+    // The first state gauge refreshes them all, so one scrape reads the registry once.
+    collect: () => this.refreshState(),
+  });
+  readonly inFlight = new Gauge({ name: 'crucible_requests_in_flight', help: 'Requests a model is serving', labelNames: ['model'], registers: [this.registry] });
+  readonly loadedModels = new Gauge({ name: 'crucible_loaded_models', help: 'Models loaded now', registers: [this.registry] });
+  readonly modelMemory = new Gauge({ name: 'crucible_model_memory_bytes', help: 'Resident memory a loaded model added', labelNames: ['model'], registers: [this.registry] });
+  readonly downloadBytes = new Counter({ name: 'crucible_download_bytes_total', help: 'Bytes downloaded into the cache', labelNames: ['model'], registers: [this.registry] });
+  readonly rejected = new Counter({ name: 'crucible_requests_rejected_total', help: 'Requests refused because a queue was full', labelNames: ['model'], registers: [this.registry] });
+
+  private refreshState(): void {
+    const models = this.sample?.() ?? [];
+    for (const g of [this.queueDepth, this.inFlight, this.modelMemory]) g.reset();
+    let loaded = 0;
+    for (const m of models) {
+      if (m.state === 'loaded') loaded++;
+      if (m.state !== 'loaded' && m.queued === 0 && m.inFlight === 0) continue;
+      this.queueDepth.set({ model: m.id }, m.queued);
+      this.inFlight.set({ model: m.id }, m.inFlight);
+      if (m.memoryBytes !== null) this.modelMemory.set({ model: m.id }, m.memoryBytes);
+    }
+    this.loadedModels.set(loaded);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
