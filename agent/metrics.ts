@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry as PromRegistry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * The service's Prometheus metrics. Each agent has its own prom-client registry, so several agents
@@ -43,6 +43,11 @@ export class Metrics {
       if (m.memoryBytes !== null) this.modelMemory.set({ model: m.id }, m.memoryBytes);
     }
     this.loadedModels.set(loaded);
+  }
+
+  constructor() {
+    // Process memory, CPU and event-loop lag, as crucible_process_* and crucible_nodejs_*.
+    collectDefaultMetrics({ register: this.registry, prefix: 'crucible_' });
   }
 
   text(): Promise<string> {

@@ -24,6 +24,10 @@ const WORKER = fileURLToPath(new URL('../workers/llm-worker.js', import.meta.url
  * to `maxBatch` concurrent generations that it decodes together.
  */
 export class PiscinaRunner implements Runner {
+  /** Generations in flight: their cancel flags and when they settle. */
+  private readonly active = new Set<{ flag: Int32Array; settled: Promise<unknown> }>();
+  private closing: Promise<void> | null = null;
+
   private constructor(private readonly pool: Piscina, readonly facts: LoadedModelFacts) {}
 
   static async start(opts: RunnerOptions): Promise<PiscinaRunner> {
@@ -80,9 +84,16 @@ export class PiscinaRunner implements Runner {
     const task: WorkerTask = { kind: 'generate', messages, sampling, port: port2, cancel };
     // The task promise can settle before the last port message arrives; only a rejection (the
     // worker died) ends the stream from here.
-    this.pool.run(task, { transferList: [port2] }).catch((err: Error) => {
+    if (this.closing) {
+      yield { type: 'error', error: new CrucibleError('shutting_down', 'the model is being unloaded').toBody() };
+      return;
+    }
+    const settled = this.pool.run(task, { transferList: [port2] }).catch((err: Error) => {
       setImmediate(() => push({ type: 'error', error: new CrucibleError('worker_crashed', `the model worker stopped: ${err.message}`).toBody() }));
     });
+    const handle = { flag, settled };
+    this.active.add(handle);
+    void settled.finally(() => this.active.delete(handle));
     try {
       while (true) {
         while (queue.length === 0) await new Promise<void>((r) => { wake = r; });
@@ -101,7 +112,28 @@ export class PiscinaRunner implements Runner {
     }
   }
 
-  async close(): Promise<void> {
-    await this.pool.destroy();
+  /** The pool's worker threads, for diagnostics. */
+  get threads(): readonly import('node:worker_threads').Worker[] {
+    return this.pool.threads;
+  }
+
+  /** Diagnostics: kills the worker thread with an uncaught exception, as a real fault would. */
+  async crashWorker(): Promise<void> {
+    await this.pool.run({ kind: 'crash' } satisfies WorkerTask);
+  }
+
+  /**
+   * Stops the workers. Terminating a thread while it is inside session.run aborts the whole
+   * process (onnxruntime-node throws into a dying environment), so generations are first
+   * cancelled and allowed to finish their current step.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const a of this.active) Atomics.store(a.flag, 0, 1);
+      const all = Promise.allSettled([...this.active].map((a) => a.settled));
+      await Promise.race([all, new Promise((r) => setTimeout(r, 15_000).unref())]);
+      await this.pool.destroy();
+    })();
+    return this.closing;
   }
 }

@@ -77,6 +77,12 @@ export class Registry {
     return this.refresh();
   }
 
+  /** The runner of a loaded model, for diagnostics; null when it is not loaded. */
+  runner(name: string): Runner | null {
+    const slot = this.slots.get(this.resolve(name).id);
+    return slot?.state === 'loaded' ? slot.runner : null;
+  }
+
   loaded(): ModelEntry[] {
     return [...this.slots.values()].filter((s) => s.state === 'loaded').map((s) => s.entry);
   }

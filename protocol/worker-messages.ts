@@ -43,7 +43,12 @@ export interface LoadTask {
   kind: 'load';
 }
 
-export type WorkerTask = GenerateTask | CountTask | LoadTask;
+/** Diagnostics: makes the worker die from an uncaught exception between two decode steps. */
+export interface CrashTask {
+  kind: 'crash';
+}
+
+export type WorkerTask = GenerateTask | CountTask | LoadTask | CrashTask;
 
 export type WorkerEvent =
   | { type: 'start'; promptTokens: number }

@@ -17,6 +17,11 @@ function getEngine(): Promise<Engine> {
 }
 
 export default async function handle(task: WorkerTask): Promise<WorkerResult> {
+  if (task.kind === 'crash') {
+    // Thrown from a timer, never from inside a session.run: the thread dies as a real fault would.
+    setTimeout(() => { throw new Error('simulated worker fault'); }, 0);
+    return { ok: true };
+  }
   try {
     const e = await getEngine();
     switch (task.kind) {

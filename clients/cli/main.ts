@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { CrucibleError } from '../../protocol/errors.js';
 import { closeClient, connect, defaultHome } from '../typescript/connect.js';
+import { serviceKeys, serviceLogs } from './admin-commands.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
 import { serviceStart, serviceStatus, serviceStop } from './service-commands.js';
 
@@ -12,6 +13,9 @@ const HELP = `Usage: crucible [--home DIR] <command>
   service status                  show where the agent listens (exit 0 only when it answers)
   service stop                    stop the agent
   service ps                      loaded models with requests in flight and time left
+  service keys show               the API keys (seed 003 format), creating the keys file if needed
+  service keys rotate primary|secondary   replace one key; the agent picks it up without a restart
+  service logs [--lines N] [--follow]     the agent's structured log
   model list                      the catalog, with what is cached
   model download <alias|id>       download a catalog model with a progress bar
   model load <name> [--ttl S] [--ep EP]
@@ -37,7 +41,8 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     options: {
       home: { type: 'string' }, help: { type: 'boolean', short: 'h' }, force: { type: 'boolean' },
-      ttl: { type: 'string' }, ep: { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
+      ttl: { type: 'string' }, ep: { type: 'string' }, lines: { type: 'string' }, follow: { type: 'boolean' },
+      'api-keys-file': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
     },
     allowPositionals: true,
     strict: false,
@@ -56,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'service status': return serviceStatus(home);
     case 'service stop': return serviceStop(home);
+    case 'service keys': return serviceKeys(home, rest, values['api-keys-file'] as string | undefined);
+    case 'service logs': return serviceLogs(home, Number(values.lines ?? 50), Boolean(values.follow));
     case 'service ps': return withClient(home, async (c) => {
       const rows = (await c.modelInfo()).filter((m) => m.state !== 'cached');
       if (rows.length === 0) console.log('No models loaded.');

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { closeClient, connect, type CrucibleClient } from '../typescript/connect.js';
+import { apiKeyFor, closeClient, connect, type CrucibleClient } from '../typescript/connect.js';
 import { HttpClient } from '../typescript/http-client.js';
 import { PipeClient } from '../typescript/pipe-client.js';
 import type { ServiceFile } from '../../protocol/models.js';
@@ -72,7 +72,7 @@ export async function serviceStart(home: string, agentArgs: string[], timeoutMs 
     const info = readInfo(home);
     if (info && info.pid === child.pid) {
       try {
-        await new HttpClient(info.endpoints[0]).status();
+        await new HttpClient(info.endpoints[0], apiKeyFor(info)).status();
         console.log(`Crucible started on ${info.endpoints[0]} (pid ${info.pid})`);
         return 0;
       } catch {

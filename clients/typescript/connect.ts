@@ -34,7 +34,22 @@ export async function connect(opts: { home?: string; serviceFile?: string; trans
   }
   const url = info.endpoints?.[0];
   if (!url) throw new CrucibleError('connection_closed', 'service.json names no HTTP endpoint');
-  return new HttpClient(url);
+  return new HttpClient(url, apiKeyFor(info));
+}
+
+/**
+ * The key an HTTP client of this user sends: $CRUCIBLE_API_KEY, else the primary key from the
+ * agent's keys file (readable only by the user who runs the agent). The pipe needs none: its
+ * socket is private to that user.
+ */
+export function apiKeyFor(info: ServiceFile): string | undefined {
+  if (process.env.CRUCIBLE_API_KEY) return process.env.CRUCIBLE_API_KEY;
+  if (!info.apiKeysFile) return undefined;
+  try {
+    return JSON.parse(readFileSync(info.apiKeysFile, 'utf8')).primaryKey?.value;
+  } catch {
+    return undefined;
+  }
 }
 
 export function closeClient(client: CrucibleClient): void {
