@@ -101,6 +101,9 @@ export class PiscinaRunner implements Runner {
         let e = queue.shift()!;
         // A consumer that falls behind gets the backlog as one delta instead of many small ones.
         while (e.type === 'delta' && queue[0]?.type === 'delta') e = { type: 'delta', text: e.text + (queue.shift() as { text: string }).text };
+        if (e.type === 'error' && e.error.code === 'cancelled' && this.closing && !signal?.aborted) {
+          e = { type: 'error', error: new CrucibleError('shutting_down', 'the model was unloaded while generating').toBody() };
+        }
         yield e;
         if (e.type === 'done' || e.type === 'error') return;
       }
