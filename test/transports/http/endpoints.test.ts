@@ -47,7 +47,7 @@ interface Case {
   name: string;
   method?: string;
   path?: string;
-  body?: string;
+  body?: string | Uint8Array;
   contentType?: string | null;
   status: number;
   code: string;
@@ -85,6 +85,25 @@ const CASES: Case[] = [
   { name: 'presence_penalty out of range', body: chat({ presence_penalty: 3 }), status: 400, code: 'invalid_request', param: 'presence_penalty' },
   { name: 'n greater than 1', body: chat({ n: 2 }), status: 400, code: 'invalid_request', param: 'n' },
   { name: 'seed not an integer', body: chat({ seed: 'abc' }), status: 400, code: 'invalid_request', param: 'seed' },
+  { name: 'invalid UTF-8 in the body', body: Buffer.concat([Buffer.from('{"model":"stories260k","messages":[{"role":"user","content":"'), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from('"}]}')]), status: 400, code: 'invalid_json' },
+  { name: 'a message with no role', body: chat({ messages: [{}] }), status: 400, code: 'invalid_request', param: 'messages[0].role' },
+  { name: 'a message that is not an object', body: chat({ messages: ['hello'] }), status: 400, code: 'invalid_request', param: 'messages[0]' },
+  { name: 'an image content part', body: chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), status: 400, code: 'invalid_request', param: 'messages[0].content[0]' },
+  { name: 'an enormous message beyond the body limit', body: chat({ messages: [{ role: 'user', content: 'a'.repeat(5 * 1024 * 1024) }] }), status: 413, code: 'payload_too_large' },
+  { name: 'an empty model name', body: chat({ model: '' }), status: 400, code: 'invalid_request', param: 'model' },
+  { name: 'a null model', body: chat({ model: null }), status: 400, code: 'invalid_request', param: 'model' },
+  { name: 'temperature as a string', body: chat({ temperature: 'warm' }), status: 400, code: 'invalid_request', param: 'temperature' },
+  { name: 'a huge temperature', body: chat({ temperature: 1e308 }), status: 400, code: 'invalid_request', param: 'temperature' },
+  { name: 'negative top_p', body: chat({ top_p: -0.1 }), status: 400, code: 'invalid_request', param: 'top_p' },
+  { name: 'negative top_k', body: chat({ top_k: -1 }), status: 400, code: 'invalid_request', param: 'top_k' },
+  { name: 'frequency_penalty below -2', body: chat({ frequency_penalty: -3 }), status: 400, code: 'invalid_request', param: 'frequency_penalty' },
+  { name: 'max_tokens as a string', body: chat({ max_tokens: '10' }), status: 400, code: 'invalid_request', param: 'max_tokens' },
+  { name: 'zero max_completion_tokens', body: chat({ max_completion_tokens: 0 }), status: 400, code: 'invalid_request', param: 'max_completion_tokens' },
+  { name: 'a seed beyond 2^53', body: chat({ seed: 1e30 }), status: 400, code: 'invalid_request', param: 'seed' },
+  { name: 'stream_options that is not an object', body: chat({ stream: true, stream_options: 'yes' }), status: 400, code: 'invalid_request', param: 'stream_options' },
+  { name: 'an empty stop string', body: chat({ stop: [''] }), status: 400, code: 'invalid_request', param: 'stop' },
+  { name: 'download of a traversal path', path: '/openai/download', body: json({ model: '../../etc/passwd' }), status: 400, code: 'invalid_request', param: 'model' },
+  { name: 'register with a bad BaseUri', path: '/openai/register', body: json({ TypeName: 'openai', ModelName: 'x', BaseUri: 'file:///etc' }), status: 400, code: 'invalid_request', param: 'BaseUri' },
   { name: 'unknown route', method: 'GET', path: '/v1/nothing', status: 404, code: 'not_found' },
   { name: 'load of an unknown model', method: 'GET', path: '/openai/load/nothing-here', status: 404, code: 'model_not_found' },
   { name: 'load with a ttl that is not a number', method: 'GET', path: '/openai/load/stories260k?ttl=soon', status: 400, code: 'invalid_request', param: 'ttl' },
@@ -101,6 +120,7 @@ t.test('every malformed request gets its envelope, and the agent keeps serving',
     const headers: Record<string, string> = {};
     if (method === 'POST' && c.contentType !== null) headers['content-type'] = c.contentType ?? 'application/json';
     const res = await fetch(svc.url + (c.path ?? '/v1/chat/completions'), { method, headers, body: method === 'POST' ? c.body : undefined });
+    t.not(res.status, 500, `${c.name}: never a 500`);
     const body = await res.json() as { error: { message: string; type: string; code: string; param: string | null } };
     t.equal(res.status, c.status, `${c.name}: status`);
     t.equal(body.error?.code, c.code, `${c.name}: code`);
@@ -109,4 +129,5 @@ t.test('every malformed request gets its envelope, and the agent keeps serving',
   }
   const ok = await fetch(`${svc.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chat({}) });
   t.equal(ok.status, 200, 'still serving after the malformed requests');
+  t.ok(CASES.length >= 40, `${CASES.length} malformed HTTP requests (the pipe has its own table)`);
 });

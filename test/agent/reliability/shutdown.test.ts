@@ -1,0 +1,39 @@
+import t from 'tap';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { crucible } from '../../helpers/run.js';
+import { storyRequest, tempHome } from '../../helpers/service.js';
+
+t.test('SIGTERM ends in-flight streams with an error and removes service.json and the socket', async (t) => {
+  const home = tempHome();
+  t.teardown(async () => {
+    await crucible(home, 'service', 'stop');
+    rmSync(home, { recursive: true, force: true });
+  });
+  t.equal((await crucible(home, 'service', 'start')).status, 0);
+  const info = JSON.parse(readFileSync(join(home, 'service.json'), 'utf8'));
+  const res = await fetch(`${info.endpoints[0]}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(storyRequest({ stream: true, max_tokens: 480, ignore_eos: true, messages: [{ role: 'user', content: 'x' }] })),
+  });
+  const reader = res.body!.getReader();
+  await reader.read();
+  const stopping = crucible(home, 'service', 'stop');
+  let text = '';
+  const dec = new TextDecoder();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += dec.decode(value);
+    }
+  } catch {
+    // The connection may also just close once the error frame is out.
+  }
+  const stop = await stopping;
+  t.equal(stop.status, 0, stop.stdout + stop.stderr);
+  t.match(text, /"code":"shutting_down"/, 'the stream was told why it ended');
+  t.notMatch(text, /\[DONE\]/);
+  t.notOk(existsSync(join(home, 'service.json')));
+  t.notOk(existsSync(info.pipeName));
+});
