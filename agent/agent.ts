@@ -7,7 +7,10 @@ import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModelList, ServiceStatus,
 import type { CrucibleApi } from '../protocol/operations.js';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from '../protocol/catalog.js';
+import type { ModelMetadata, PredictRequest, PredictResponse } from '../protocol/predict.js';
 import type { CacheOps } from './cache-ops.js';
+import type { ChatRunner } from './model-runner.js';
+import type { Lease } from './registry.js';
 import type { DeviceProbe } from './devices.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -21,6 +24,8 @@ export interface AgentInfo {
 }
 
 export interface AgentOptions {
+  /** The predictive model `POST /v1/predict` uses when the body names none. */
+  defaultPredictModel: string;
   metrics: Metrics;
   log: Logger;
   requestTimeoutMs: number;
@@ -29,6 +34,13 @@ export interface AgentOptions {
 }
 
 const FINGERPRINT = `crucible-${SERVICE_VERSION}`;
+
+function chatRunner(lease: Lease): ChatRunner {
+  if (lease.runner.kind !== 'chat') {
+    throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a ${lease.entry.task} model; use /v1/predict`, 'model');
+  }
+  return lease.runner;
+}
 
 /** The operations every transport serves, implemented once over the registry. */
 export class Agent implements CrucibleApi {
@@ -136,7 +148,7 @@ export class Agent implements CrucibleApi {
   async countTokens(req: TokenCountRequest): Promise<TokenCount> {
     const lease = await this.acquire(req.model, this.shutdown.signal);
     try {
-      return { model: lease.entry.id, tokenCount: await lease.runner.countTokens(req.messages) };
+      return { model: lease.entry.id, tokenCount: await chatRunner(lease).countTokens(req.messages) };
     } finally {
       lease.release();
     }
@@ -188,7 +200,7 @@ export class Agent implements CrucibleApi {
     let text = '';
     try {
       let started = false;
-      for await (const event of lease.runner.generate(req.messages, req.sampling, ctl.signal)) {
+      for await (const event of chatRunner(lease).generate(req.messages, req.sampling, ctl.signal)) {
         switch (event.type) {
           case 'start':
             started = true;
@@ -235,6 +247,45 @@ export class Agent implements CrucibleApi {
       }
     } finally {
       ctl.dispose();
+      lease.release();
+    }
+  }
+
+  /** Runs a predictive model on decoded items; it queues and expires like any model. */
+  async predict(req: PredictRequest, signal?: AbortSignal): Promise<PredictResponse> {
+    const ctl = new RequestControl(signal, this.opts.requestTimeoutMs, this.shutdown.signal);
+    const t0 = performance.now();
+    try {
+      const lease = await this.acquire(req.model ?? this.opts.defaultPredictModel, ctl.signal).catch((err) => {
+        throw err instanceof CrucibleError && err.code === 'cancelled' ? ctl.error(err) : err;
+      });
+      try {
+        if (lease.runner.kind !== 'predict') {
+          throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a chat model; use /v1/chat/completions`, 'model');
+        }
+        const predictions = await lease.runner.predict(req.items).catch((err) => {
+          if (err instanceof CrucibleError && err.code === 'worker_crashed') lease.fail(err.message);
+          throw err;
+        });
+        this.opts.log.info({ model: lease.entry.id, items: req.items.length, durationMs: Math.round(performance.now() - t0) }, 'prediction');
+        return { model: lease.entry.id, task: lease.entry.task, predictions };
+      } finally {
+        lease.release();
+      }
+    } finally {
+      ctl.dispose();
+    }
+  }
+
+  /** `GET /v1/model`: metadata of a predictive model, loading it if needed. */
+  async modelMetadata(name?: string): Promise<ModelMetadata> {
+    const lease = await this.acquire(name ?? this.opts.defaultPredictModel, this.shutdown.signal);
+    try {
+      if (lease.runner.kind !== 'predict') {
+        return { name: lease.entry.id, task: 'chat', sessions: [] };
+      }
+      return { ...lease.runner.metadata, name: lease.entry.id };
+    } finally {
       lease.release();
     }
   }

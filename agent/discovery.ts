@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ExternalModel } from '../protocol/catalog.js';
 import { detectLayout } from '../workers/engine/model-spec.js';
+import { manifestFiles, readPredictiveManifest } from '../workers/predict/manifest.js';
 
 /** A model folder found in the cache. */
 export interface ModelEntry {
@@ -13,6 +14,8 @@ export interface ModelEntry {
   path: string;
   /** Bytes of the ONNX weights, to size thread pools. */
   bytes: number;
+  /** `chat` for generative models, else the predictive task its manifest declares. */
+  task: 'chat' | 'ocr' | 'image-classification';
   /** Set for a registered external model: requests are proxied to it. */
   external?: ExternalModel;
 }
@@ -43,6 +46,14 @@ function onnxBytes(dir: string): number {
   return total;
 }
 
+function predictiveBytes(dir: string, m: NonNullable<ReturnType<typeof readPredictiveManifest>>): number {
+  try {
+    return manifestFiles(dir, m).reduce((sum, f) => sum + (existsSync(f) ? statSync(f).size : 0), 0);
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * Walks the models folder (to a depth of three, for publisher/model/version layouts) and returns
  * every folder that holds a loadable model. Folders whose names start with '.' are downloads in
@@ -65,10 +76,15 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
       } catch {
         continue;
       }
-      if (detectLayout(path) !== null) {
+      const predictive = readPredictiveManifest(path);
+      if (predictive || detectLayout(path) !== null) {
         const m = readManifest(path);
         const folder = relative(root, path).split('\\').join('/');
-        found.push({ id: m.id ?? m.name ?? name, alias: m.alias ?? null, folder, path, bytes: onnxBytes(path) });
+        found.push({
+          id: m.id ?? m.name ?? name, alias: m.alias ?? null, folder, path,
+          bytes: predictive ? predictiveBytes(path, predictive) : onnxBytes(path),
+          task: predictive ? predictive.task : 'chat',
+        });
       } else if (left > 1) {
         walk(path, left - 1);
       }
@@ -100,4 +116,4 @@ export function resolveEntry(entries: ModelEntry[], name: string): ModelEntry | 
 
 /** A registered external model as a registry entry. */
 export const externalEntry = (m: ExternalModel): ModelEntry =>
-  ({ id: m.ModelName, alias: null, folder: '', path: m.BaseUri, bytes: 0, external: m });
+  ({ id: m.ModelName, alias: null, folder: '', path: m.BaseUri, bytes: 0, task: 'chat', external: m });

@@ -19,9 +19,10 @@ export function prepareHome(home: string, modelsDir: string): void {
   mkdirSync(modelsDir, { recursive: true });
   chmodSync(home, 0o700);
   if (!existsSync(BUNDLED_MODELS)) return;
-  for (const name of ['stories260k']) {
+  // The bundled chat model, and manifests of predictive models whose files npm installed.
+  for (const name of ['stories260k', 'pp-ocrv4', 'textline-orientation']) {
     const target = join(modelsDir, name);
-    if (!existsSync(target)) cpSync(join(BUNDLED_MODELS, name), target, { recursive: true });
+    if (!existsSync(target) && existsSync(join(BUNDLED_MODELS, name))) cpSync(join(BUNDLED_MODELS, name), target, { recursive: true });
   }
 }
 

@@ -3,15 +3,29 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { ChatMessage, SamplingParams } from '../protocol/chat.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
+import type { ClassPrediction, ImageType, ModelMetadata, OcrPrediction } from '../protocol/predict.js';
 import type { LoadedModelFacts, WorkerEvent, WorkerInit, WorkerResult, WorkerTask } from '../protocol/worker-messages.js';
 
-/** What the registry needs from a loaded model; the piscina runner is the real one. */
-export interface Runner {
+/** A loaded generative model: local workers, or an external server behind the same calls. */
+export interface ChatRunner {
+  readonly kind: 'chat';
   readonly facts: LoadedModelFacts;
   generate(messages: ChatMessage[], sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent>;
   countTokens(messages: ChatMessage[]): Promise<number>;
   close(): Promise<void>;
 }
+
+/** A loaded predictive model (classifier, OCR). */
+export interface PredictRunner {
+  readonly kind: 'predict';
+  readonly facts: LoadedModelFacts;
+  readonly metadata: ModelMetadata;
+  predict(items: { contentType: ImageType; bytes: Uint8Array }[]): Promise<(OcrPrediction | ClassPrediction)[]>;
+  close(): Promise<void>;
+}
+
+/** What the registry holds for a loaded model. */
+export type Runner = ChatRunner | PredictRunner;
 
 export interface RunnerOptions extends WorkerInit {
   replicas: number;
@@ -23,7 +37,8 @@ const WORKER = fileURLToPath(new URL('../workers/llm-worker.js', import.meta.url
  * A model's piscina pool: `replicas` worker threads, each holding its own session and accepting up
  * to `maxBatch` concurrent generations that it decodes together.
  */
-export class PiscinaRunner implements Runner {
+export class PiscinaRunner implements ChatRunner {
+  readonly kind = 'chat' as const;
   /** Generations in flight: their cancel flags and when they settle. */
   private readonly active = new Set<{ flag: Int32Array; settled: Promise<unknown> }>();
   private closing: Promise<void> | null = null;

@@ -17,6 +17,7 @@ import { KeyStore, readOrCreateKeys } from './keys.js';
 import { type Logger, createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { PiscinaRunner } from './model-runner.js';
+import { PiscinaPredictRunner } from './predict-runner.js';
 import { Registry } from './registry.js';
 
 export interface RunningService {
@@ -50,14 +51,17 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     defaultTtl: config.ttl,
     maxLoaded: config.maxLoadedModels,
     maxQueue: config.maxQueue,
-    capacity: (entry) => (entry.external ? 64 : config.maxBatch * config.replicas),
+    capacity: (entry) => (entry.external ? 64 : entry.task !== 'chat' ? config.replicas : config.maxBatch * config.replicas),
     externals: () => externals.list(),
     startRunner: async (entry, ep) => {
       const t0 = performance.now();
-      const runner = entry.external ? new ProxyRunner(entry.external) : await PiscinaRunner.start({
+      const threads = threadsFor(entry.bytes, config);
+      const runner = entry.external ? new ProxyRunner(entry.external) : entry.task !== 'chat'
+        ? await PiscinaPredictRunner.start({ modelDir: entry.path, name: entry.id, intraOpThreads: threads, maxPixels: config.maxImagePixels }, config.replicas)
+        : await PiscinaRunner.start({
         modelDir: entry.path,
         executionProvider: ep,
-        intraOpThreads: threadsFor(entry.bytes, config),
+        intraOpThreads: threads,
         maxBatch: config.maxBatch,
         prefillChunk: config.prefillChunk,
         replicas: config.replicas,
@@ -86,10 +90,11 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     endpoints: () => endpoints,
     pipeName: () => pipeName,
     modelDirPath: config.modelsDir,
-  }, { metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1' });
+  }, { defaultPredictModel: config.predictModel, metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1' });
   const app = createHttpApp(agent, {
     ready: () => ready,
     maxBodyBytes: config.maxBodyBytes,
+    maxImageBytes: config.maxImageBytes,
     checkKey: keys.enabled ? (k) => keys.check(k) : undefined,
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
     onRequest: (r) => {

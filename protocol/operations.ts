@@ -1,5 +1,6 @@
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, TokenCount, TokenCountRequest } from './chat.js';
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from './catalog.js';
+import type { ModelMetadata, PredictRequest, PredictResponse } from './predict.js';
 import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModelList, ServiceStatus, UnloadRequest } from './models.js';
 
 /**
@@ -30,6 +31,10 @@ export interface CrucibleApi {
   removeModel(req: RemoveRequest): Promise<{ model: string }>;
   /** Registers an OpenAI-compatible server as a model (seed 002's external models). */
   registerExternal(model: ExternalModel): Promise<{ model: string }>;
+  /** `POST /v1/predict`: a predictive model over decoded items. */
+  predict(req: PredictRequest, signal?: AbortSignal): Promise<PredictResponse>;
+  /** `GET /v1/model`: a predictive model's metadata. */
+  modelMetadata(name?: string): Promise<ModelMetadata>;
   getGpuDevice(): Promise<GpuDevice>;
   setGpuDevice(req: GpuDevice): Promise<GpuDevice>;
 }
@@ -37,6 +42,6 @@ export interface CrucibleApi {
 /** Pipe operation names (see docs/protocol.md); each maps to one CrucibleApi call. */
 export const OPS = [
   'status', 'models.list', 'models.info', 'models.cached', 'models.loaded', 'models.load', 'models.unload',
-  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'chat.completions', 'tokenizer.count', 'gpu.get', 'gpu.set', 'cancel',
+  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'chat.completions', 'predict', 'model.metadata', 'tokenizer.count', 'gpu.get', 'gpu.set', 'cancel',
 ] as const;
 export type OpName = (typeof OPS)[number];

@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ChatMessage, FinishReason, SamplingParams } from './chat.js';
 import type { ErrorBody } from './errors.js';
+import type { ClassPrediction, ImageType, ModelMetadata, OcrPrediction } from './predict.js';
 
 /** What the agent tells a model worker when it starts (piscina `workerData`). */
 export interface WorkerInit {
@@ -58,4 +59,21 @@ export type WorkerEvent =
 
 export type WorkerResult =
   | { ok: true; facts?: LoadedModelFacts; tokenCount?: number }
+  | { ok: false; error: ErrorBody };
+
+/** What a predictive model's worker starts with. */
+export interface PredictWorkerInit {
+  modelDir: string;
+  name: string;
+  intraOpThreads: number;
+  /** Decoded images larger than this are refused. */
+  maxPixels: number;
+}
+
+export type PredictTask =
+  | { kind: 'load' }
+  | { kind: 'predict'; items: { contentType: ImageType; bytes: Uint8Array }[] };
+
+export type PredictWorkerResult =
+  | { ok: true; metadata?: ModelMetadata; predictions?: (OcrPrediction | ClassPrediction)[] }
   | { ok: false; error: ErrorBody };

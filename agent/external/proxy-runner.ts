@@ -2,7 +2,7 @@ import type { ChatMessage, SamplingParams } from '../../protocol/chat.js';
 import type { ExternalModel } from '../../protocol/catalog.js';
 import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
 import type { LoadedModelFacts, WorkerEvent } from '../../protocol/worker-messages.js';
-import type { Runner } from '../model-runner.js';
+import type { ChatRunner } from '../model-runner.js';
 
 /** The OpenAI request fields for our sampling parameters. */
 function openAiBody(model: string, messages: ChatMessage[], s: SamplingParams): Record<string, unknown> {
@@ -22,7 +22,8 @@ function openAiBody(model: string, messages: ChatMessage[], s: SamplingParams): 
  * (always streamed upstream) and turned into the same events a worker emits, so leases,
  * cancellation and both transports work unchanged.
  */
-export class ProxyRunner implements Runner {
+export class ProxyRunner implements ChatRunner {
+  readonly kind = 'chat' as const;
   readonly facts: LoadedModelFacts = { contextLength: 0, vocabSize: 0, numLayers: 0, executionProvider: 'external', layout: 'hf', memoryBytes: 0 };
 
   constructor(private readonly model: ExternalModel) {}

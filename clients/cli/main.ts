@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `crucible` command. Commands that talk to the agent go through the shared client. */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CrucibleError } from '../../protocol/errors.js';
 import { closeClient, connect, defaultHome } from '../typescript/connect.js';
@@ -23,6 +24,7 @@ const HELP = `Usage: crucible [--home DIR] <command>
   cache location                  where models are stored
   cache list                      models in the cache and their state
   cache remove <model> [--force]  delete a cached model (--force unloads it first)
+  predict <model> <image file>    run a predictive model (OCR prints the text it reads)
   run <model> <prompt> [--max-tokens N] [--temperature T]   stream a completion
 
 Agent options: see 'npm start -- --help'.`;
@@ -96,6 +98,23 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     });
     default:
+      if (group === 'predict') {
+        const [model, file] = [action, ...rest];
+        if (!model || !file) {
+          console.error('usage: crucible predict <model> <image file>');
+          return 2;
+        }
+        const bytes = readFileSync(file);
+        const type = /\.jpe?g$/i.test(file) ? 'image/jpeg' : 'image/png';
+        return withClient(home, async (c) => {
+          const r = await c.predict({ model, items: [{ content_type: type, encoder: 'base64', data: bytes.toString('base64') }] });
+          for (const p of r.predictions) {
+            if ('text' in p) console.log(p.text);
+            else for (const l of p.labels) console.log(`${l.label}\t${l.score}`);
+          }
+          return 0;
+        });
+      }
       if (group === 'run') {
         const [model, ...words] = [action, ...rest];
         return withClient(home, async (c) => {

@@ -1,6 +1,7 @@
 import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
 import { type ErrorEnvelope, CrucibleError, fromErrorBody } from '../../protocol/errors.js';
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
+import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
 import type { ModelInfo, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
 
 /** Request bodies as a user writes them: the OpenAI wire shape, not the parsed one. */
@@ -82,6 +83,27 @@ export class HttpClient {
     this.json<{ model: string }>('GET', `/openai/unload/${encodeURIComponent(name)}?force=${force}`);
   countTokens = (body: { model: string; messages: unknown[] }) =>
     this.json<TokenCount>('POST', '/v1/chat/completions/tokenizer/encode/count', body);
+  predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }) =>
+    this.predictCall(body);
+  modelMetadata = (model?: string) => this.predictJson<ModelMetadata>('GET', `/v1/model${model ? `?model=${encodeURIComponent(model)}` : ''}`);
+
+  /** The predictive routes answer errors as `{"detail"}` or the queue-full payload (seed 003). */
+  private async predictJson<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(this.baseUrl + path, {
+      method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await res.json() as any;
+    if (res.ok) return data as T;
+    if (data?.error?.code) throw fromErrorBody(data.error);
+    const code = res.status === 503 ? 'overloaded' : (data?.code ?? 'internal_error');
+    throw new CrucibleError(code, data?.detail ?? data?.error ?? `HTTP ${res.status}`, data?.param ?? null);
+  }
+
+  private predictCall(body: unknown): Promise<PredictResponse> {
+    return this.predictJson<PredictResponse>('POST', '/v1/predict', body);
+  }
+
   chat = (body: ChatBody) => this.json<ChatCompletion>('POST', '/v1/chat/completions', { ...body, stream: false });
 
   async *chatStream(body: ChatBody, signal?: AbortSignal): AsyncIterable<ChatCompletionChunk> {

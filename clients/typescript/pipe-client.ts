@@ -3,6 +3,7 @@ import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../prot
 import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
 import { encodeFrame, FrameReader } from '../../protocol/framing.js';
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
+import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
 import type { ModelInfo, ServiceStatus } from '../../protocol/models.js';
 import type { OpName } from '../../protocol/operations.js';
 import type { PipeResponse } from '../../protocol/pipe-messages.js';
@@ -121,6 +122,9 @@ export class PipeClient {
   load = (name: string, opts: { ttl?: number; ep?: string } = {}) => this.request<{ model: string }>('models.load', { name, ...opts });
   unload = (name: string, force = false) => this.request<{ model: string }>('models.unload', { name, force });
   countTokens = (body: { model: string; messages: unknown[] }) => this.request<TokenCount>('tokenizer.count', body);
+  predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }) =>
+    this.request<PredictResponse>('predict', body);
+  modelMetadata = (model?: string) => this.request<ModelMetadata>('model.metadata', model ? { model } : null);
   chat = (body: ChatBody, signal?: AbortSignal) =>
     this.request<ChatCompletion>('chat.completions', { ...body, stream: false }, { signal });
   chatStream = (body: ChatBody, signal?: AbortSignal) =>

@@ -7,6 +7,7 @@ import { parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../prot
 import type { CrucibleApi } from '../../protocol/operations.js';
 import { MAX_BODY_BYTES, errorResponse, readJson as readBody } from './errors.js';
 import { type HttpHooks, auth, requestIds } from './middleware.js';
+import { predictRoutes } from './predict-routes.js';
 
 const flag = (v: string | undefined): boolean | undefined =>
   v === undefined ? undefined : ['1', 'true', 'yes'].includes(v.toLowerCase()) ? true
@@ -28,6 +29,8 @@ function clientSignal(req: Request): AbortController {
 export interface HttpOptions extends HttpHooks {
   ready?: () => boolean;
   maxBodyBytes?: number;
+  /** Largest encoded image per /v1/predict item. */
+  maxImageBytes?: number;
   /** Prometheus text for GET /metrics. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
 }
@@ -93,6 +96,8 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   app.get('/openai/unload/:name', async (c) =>
     c.json(await api.unload(parseUnloadRequest({ name: c.req.param('name'), force: flag(c.req.query('force')) }))));
   app.get('/openai/unloadall', async (c) => c.json(await api.unloadAll()));
+
+  predictRoutes(app, api, opts.maxImageBytes);
 
   app.get('/foundry/list', async (c) => c.json(await api.catalog()));
   app.post('/openai/register', async (c) => c.json(await api.registerExternal(parseExternalModel(await readJson(c)))));

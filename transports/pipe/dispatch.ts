@@ -1,6 +1,7 @@
 import { parseDownloadRequest, parseExternalModel, parseRemoveRequest } from '../../protocol/catalog.js';
 import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
-import { parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
+import { parsePredictRequest } from '../../protocol/predict.js';
+import { checkModelName, parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
 import type { CrucibleApi, OpName } from '../../protocol/operations.js';
 
 /** A pipe operation's outcome: one result, or chunks followed by a result. */
@@ -24,6 +25,8 @@ export const HANDLERS: Record<Exclude<OpName, 'cancel'>, Handler> = {
   'models.remove': (api, body) => result(api.removeModel(parseRemoveRequest(body))),
   'models.register': (api, body) => result(api.registerExternal(parseExternalModel(body))),
   'tokenizer.count': (api, body) => result(api.countTokens(parseTokenCountRequest(body))),
+  'predict': (api, body, signal) => result(api.predict(parsePredictRequest(body), signal)),
+  'model.metadata': (api, body) => result(api.modelMetadata(typeof body.model === 'string' ? checkModelName(body.model) : undefined)),
   'gpu.get': (api) => result(api.getGpuDevice()),
   'gpu.set': (api, body) => result(api.setGpuDevice(parseGpuDevice(body))),
   'chat.completions': async (api, body, signal) => {

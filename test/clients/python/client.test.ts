@@ -22,7 +22,7 @@ function python(): string | null {
 t.test('the Python client streams, counts, multiplexes and cancels against a real agent', async (t) => {
   const py = python();
   if (!py) {
-    t.fail('no python3 with msgpack: run scripts/ensure-python-msgpack.sh');
+    t.fail('no python3 with msgpack: run scripts/ensure-test-deps.sh');
     return;
   }
   const svc = await startTestService(t);
