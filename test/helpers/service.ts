@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,4 +38,26 @@ export const storyRequest = (extra: Record<string, unknown> = {}) => ({
   temperature: 0,
   max_tokens: 40,
   ...extra,
+});
+
+export const STORIES_ID = 'stories260k-generic-cpu:1';
+
+/** The bundled chat model's row in a model listing (the cache also holds predictive models). */
+export const storiesOf = <T extends { id: string }>(list: T[]): T => {
+  const row = list.find((m) => m.id === STORIES_ID);
+  if (!row) throw new Error(`${STORIES_ID} is not in the listing`);
+  return row;
+};
+
+/**
+ * Puts bench15m (random weights, ~150 tok/s here) into a cache: a generation on it reliably
+ * outlasts the few hundred milliseconds a test needs to act on a running stream.
+ */
+export function linkBench15m(modelsDir: string): void {
+  symlinkSync(join(SHARED_MODELS, 'bench15m'), join(modelsDir, 'bench15m'));
+}
+
+/** A streaming request on bench15m that runs for a couple of seconds. */
+export const slowStream = (extra: Record<string, unknown> = {}) => ({
+  model: 'bench15m', stream: true, max_tokens: 240, ignore_eos: true, temperature: 0, messages: [{ role: 'user', content: 'x' }], ...extra,
 });

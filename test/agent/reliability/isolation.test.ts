@@ -2,7 +2,7 @@ import t from 'tap';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PiscinaRunner } from '../../../agent/model-runner.js';
-import { STORIES, startTestService, storyRequest } from '../../helpers/service.js';
+import { STORIES, linkBench15m, slowStream, startTestService, storyRequest } from '../../helpers/service.js';
 
 const post = (url: string, body: unknown) => fetch(`${url}/v1/chat/completions`, {
   method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
@@ -36,13 +36,14 @@ t.test('a worker that dies mid-generation fails only its requests; the model rel
   const dir = join(svc.config.modelsDir, 'other');
   cpSync(STORIES, dir, { recursive: true });
   writeFileSync(join(dir, 'crucible.json'), JSON.stringify({ id: 'other:1' }));
+  linkBench15m(svc.config.modelsDir);
   await fetch(`${svc.url}/openai/load/other`);
-  await fetch(`${svc.url}/openai/load/stories260k`);
+  await fetch(`${svc.url}/openai/load/bench15m`);
 
-  const res = await post(svc.url, storyRequest({ stream: true, max_tokens: 480, ignore_eos: true, messages: [{ role: 'user', content: 'x' }] }));
+  const res = await post(svc.url, slowStream());
   const reader = res.body!.getReader();
   await reader.read();
-  const runner = svc.registry.runner('stories260k') as PiscinaRunner;
+  const runner = svc.registry.runner('bench15m') as PiscinaRunner;
   await runner.crashWorker();
   let text = '';
   const dec = new TextDecoder();
@@ -55,22 +56,23 @@ t.test('a worker that dies mid-generation fails only its requests; the model rel
   t.notMatch(text, /\[DONE\]/);
 
   const ps = await (await fetch(`${svc.url}/openai/ps`)).json() as any[];
-  const crashed = ps.find((m) => m.id === 'stories260k-generic-cpu:1');
+  const crashed = ps.find((m) => m.id === 'bench15m');
   t.equal(crashed.state, 'failed');
   t.match(crashed.error, /worker stopped/);
   t.equal((await post(svc.url, storyRequest({ model: 'other' }))).status, 200, 'another model is untouched');
-  const healed = await post(svc.url, storyRequest());
+  const healed = await post(svc.url, slowStream({ stream: false, max_tokens: 5 }));
   t.equal(healed.status, 200, 'the crashed model loads again on the next request');
-  t.equal(((await healed.json()) as any).choices[0].message.content, ', there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.');
+  t.equal(((await healed.json()) as any).usage.completion_tokens, 5);
 });
 
 
 t.test('a forced unload mid-generation ends the stream cleanly and the agent lives on', async (t) => {
   const svc = await startTestService(t);
-  const res = await post(svc.url, storyRequest({ stream: true, max_tokens: 480, ignore_eos: true, messages: [{ role: 'user', content: 'x' }] }));
+  linkBench15m(svc.config.modelsDir);
+  const res = await post(svc.url, slowStream());
   const reader = res.body!.getReader();
   await reader.read();
-  const unload = await fetch(`${svc.url}/openai/unload/stories260k?force=true`);
+  const unload = await fetch(`${svc.url}/openai/unload/bench15m?force=true`);
   t.equal(unload.status, 200);
   let text = '';
   const dec = new TextDecoder();

@@ -2,7 +2,7 @@ import t from 'tap';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { crucible } from '../../helpers/run.js';
-import { storyRequest, tempHome } from '../../helpers/service.js';
+import { storiesOf, storyRequest, tempHome } from '../../helpers/service.js';
 
 const CLIENTS = 64;
 const ROUNDS = 3;
@@ -51,8 +51,8 @@ t.test(`${CLIENTS} concurrent streaming clients on one model: each completes or 
     samples.push(m);
     t.comment(`round ${round}: ${ok} completed, ${refused} refused in ${seconds.toFixed(2)} s; agent RSS ${(m.rss / 1e6).toFixed(1)} MB, heap ${(m.heap / 1e6).toFixed(1)} MB`);
   }
-  const ps = await (await fetch(`${url}/openai/ps`)).json() as { inFlight: number; queued: number }[];
-  t.match(ps[0], { inFlight: 0, queued: 0 }, 'nothing left in flight or queued');
+  const ps = await (await fetch(`${url}/openai/ps`)).json() as { id: string; inFlight: number; queued: number }[];
+  t.match(storiesOf(ps), { inFlight: 0, queued: 0 }, 'nothing left in flight or queued');
   // Memory settles: the last round holds no more than the first plus a small allowance.
   t.ok(samples[ROUNDS - 1].rss - samples[0].rss < 40e6, `RSS returns to its level (${(samples[0].rss / 1e6).toFixed(1)} -> ${(samples[ROUNDS - 1].rss / 1e6).toFixed(1)} MB)`);
   t.ok(samples[ROUNDS - 1].heap - samples[0].heap < 20e6, `heap returns to its level (${(samples[0].heap / 1e6).toFixed(1)} -> ${(samples[ROUNDS - 1].heap / 1e6).toFixed(1)} MB)`);

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { execFile, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { GREEDY, REPO, startTestService } from '../../helpers/service.js';
+import { GREEDY, REPO, startTestService, storiesOf } from '../../helpers/service.js';
 
 /** Runs a program without blocking the event loop, which serves the in-process agent. */
 function run(cmd: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -39,7 +39,7 @@ t.test('the Python client streams, counts, multiplexes and cancels against a rea
   t.match(out.error, { code: 'model_not_found', type: 'invalid_request_error' });
   t.equal(out.after_error, 1);
   // The cancelled stream did not keep generating.
-  t.equal((await svc.agent.modelInfo())[0].inFlight, 0);
+  t.equal(storiesOf(await svc.agent.modelInfo()).inFlight, 0);
 });
 
 t.test('the example program streams a chat completion', async (t) => {

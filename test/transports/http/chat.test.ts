@@ -1,6 +1,6 @@
 import t from 'tap';
 import OpenAI from 'openai';
-import { GREEDY, startTestService, storyRequest } from '../../helpers/service.js';
+import { GREEDY, startTestService, storiesOf, storyRequest } from '../../helpers/service.js';
 
 const prefix = GREEDY.slice(0, 75); // ", there was a little girl named Lily. She loved to play outside in the park."
 
@@ -43,7 +43,7 @@ t.test('chat completions through the official openai client', async (t) => {
   t.equal(stopped.choices[0].finish_reason, 'stop');
 
   const models = await client.models.list();
-  t.same(models.data.map((m) => m.id), ['stories260k-generic-cpu:1']);
+  t.ok(models.data.some((m) => m.id === 'stories260k-generic-cpu:1'), 'the bundled model is listed');
 });
 
 t.test('raw SSE framing ends with [DONE]', async (t) => {
@@ -71,11 +71,11 @@ t.test('a client that disconnects stops its generation', async (t) => {
   ac.abort();
   // The lease is released once the worker has stopped the sequence.
   let info = await svc.agent.modelInfo();
-  for (let i = 0; i < 200 && info[0].inFlight > 0; i++) {
+  for (let i = 0; i < 200 && storiesOf(info).inFlight > 0; i++) {
     await new Promise((r) => setTimeout(r, 10));
     info = await svc.agent.modelInfo();
   }
-  t.equal(info[0].inFlight, 0, 'no request left in flight');
+  t.equal(storiesOf(info).inFlight, 0, 'no request left in flight');
   const after = await fetch(`${svc.url}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(storyRequest()),
   });

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { startTestService, storyRequest } from '../../helpers/service.js';
+import { startTestService, storiesOf, storyRequest } from '../../helpers/service.js';
 
 t.test('model management, status and token counting endpoints', async (t) => {
   const svc = await startTestService(t);
@@ -13,13 +13,13 @@ t.test('model management, status and token counting endpoints', async (t) => {
   t.same(status.body.Endpoints, [svc.url]);
   t.equal(status.body.ModelDirPath, svc.config.modelsDir);
   t.equal(status.body.PipeName, svc.pipeName);
-  t.same((await get('/openai/models')).body, ['stories260k-generic-cpu:1']);
+  t.same((await get('/openai/models')).body, ['pp-ocrv4-generic-cpu:1', 'stories260k-generic-cpu:1', 'textline-orientation-generic-cpu:1']);
   t.same((await get('/openai/loadedmodels')).body, []);
   t.same(await get('/openai/load/stories260k?ttl=30'), { status: 200, body: { model: 'stories260k-generic-cpu:1' } });
   t.same((await get('/openai/loadedmodels')).body, ['stories260k-generic-cpu:1']);
   const ps = (await get('/openai/ps')).body;
-  t.match(ps[0], { state: 'loaded', executionProvider: 'cpu', contextLength: 512, inFlight: 0 });
-  t.ok(ps[0].expiresInSeconds <= 30 && ps[0].expiresInSeconds >= 28, 'the ttl of the load applies');
+  t.match(storiesOf<any>(ps), { state: 'loaded', executionProvider: 'cpu', contextLength: 512, inFlight: 0 });
+  t.ok(storiesOf<any>(ps).expiresInSeconds <= 30 && storiesOf<any>(ps).expiresInSeconds >= 28, 'the ttl of the load applies');
   t.same(await get('/openai/unload/stories260k?force=true'), { status: 200, body: { model: 'stories260k-generic-cpu:1' } });
   t.same((await get('/openai/loadedmodels')).body, []);
 

@@ -4,7 +4,7 @@ import { PipeClient } from '../../../clients/typescript/pipe-client.js';
 import { connect } from '../../../clients/typescript/connect.js';
 import type { ChatCompletionChunk } from '../../../protocol/chat.js';
 import { PROTOCOL_VERSION } from '../../../protocol/version.js';
-import { GREEDY, startTestService, storyRequest } from '../../helpers/service.js';
+import { GREEDY, startTestService, storiesOf, storyRequest } from '../../helpers/service.js';
 
 const textOf = async (stream: AsyncIterable<ChatCompletionChunk>) => {
   let text = '';
@@ -62,5 +62,5 @@ t.test('cancel stops a generation mid-stream and the connection keeps serving', 
   const after = await client.chat(storyRequest());
   t.equal(after.choices[0].finish_reason, 'length', 'the same connection serves the next request');
   const info = await client.modelInfo();
-  t.equal(info[0].inFlight, 0);
+  t.equal(storiesOf(info).inFlight, 0);
 });
