@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, existsSync, mkdirSync, symlinkSync }
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HttpClient } from '../clients/typescript/http-client.js';
 import { PipeClient } from '../clients/typescript/pipe-client.js';
+import type { ChatCompletionChunk } from '../protocol/chat.js';
 import type { ServiceFile } from '../protocol/models.js';
 import { Engine } from '../workers/engine/engine.js';
 import type { Sample } from './stats.js';
@@ -51,42 +53,25 @@ export async function startAgent(modelDir: string, threads: number) {
   await fetch(`${url}/openai/load/${name}`);
   const pipe = await PipeClient.connect(info.pipeName);
 
-  /** (c): one SSE stream, parsed as a client would. */
-  const http = async (prompt: string, tokens: number): Promise<Sample> => {
-    const t0 = performance.now();
-    const res = await fetch(`${url}/v1/chat/completions`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(name, prompt, tokens, true)),
-    });
-    let ttftMs: number | null = null;
-    let n = 0;
-    let buf = '';
-    const dec = new TextDecoder();
-    for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += dec.decode(bytes, { stream: true });
-      let cut: number;
-      while ((cut = buf.indexOf('\n\n')) !== -1) {
-        const frame = buf.slice(6, cut);
-        buf = buf.slice(cut + 2);
-        if (frame === '[DONE]') continue;
-        const chunk = JSON.parse(frame);
-        if (chunk.choices[0]?.delta?.content) ttftMs ??= performance.now() - t0;
-        if (chunk.usage) n = chunk.usage.completion_tokens;
-      }
-    }
-    return { tokens: n, seconds: (performance.now() - t0) / 1000, ttftMs };
-  };
+  const httpClient = new HttpClient(url);
 
-  /** (d): one stream over the pipe. */
-  const viaPipe = async (prompt: string, tokens: number): Promise<Sample> => {
+  /** Time to the first content and the completion tokens of one stream, through either client. */
+  const measure = async (stream: AsyncIterable<ChatCompletionChunk>): Promise<Sample> => {
     const t0 = performance.now();
     let ttftMs: number | null = null;
     let n = 0;
-    for await (const chunk of pipe.chatStream(body(name, prompt, tokens, true))) {
+    for await (const chunk of stream) {
       if (chunk.choices[0]?.delta?.content) ttftMs ??= performance.now() - t0;
       if (chunk.usage) n = chunk.usage.completion_tokens;
     }
     return { tokens: n, seconds: (performance.now() - t0) / 1000, ttftMs };
   };
+
+  /** (c): one SSE stream through the HTTP client. */
+  const http = (prompt: string, tokens: number) => measure(httpClient.chatStream(body(name, prompt, tokens, true)));
+
+  /** (d): one stream over the pipe. */
+  const viaPipe = (prompt: string, tokens: number) => measure(pipe.chatStream(body(name, prompt, tokens, true)));
 
   /** (e): concurrent HTTP streams, aggregate tokens per second over the wall time. */
   const concurrent = async (prompts: string[], tokens: number): Promise<Sample> => {

@@ -1,6 +1,7 @@
 import type { ChatMessage, SamplingParams } from '../../protocol/chat.js';
 import type { ExternalModel } from '../../protocol/catalog.js';
 import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
+import { bodyOf, sseData } from '../../protocol/http-streams.js';
 import type { LoadedModelFacts, WorkerEvent } from '../../protocol/worker-messages.js';
 import type { ChatRunner } from '../model-runner.js';
 
@@ -69,23 +70,14 @@ export class ProxyRunner implements ChatRunner {
     yield { type: 'start', promptTokens: 0 };
     let finish: 'stop' | 'length' = 'stop';
     let usage = { prompt_tokens: 0, completion_tokens: 0 };
-    let buf = '';
-    const decoder = new TextDecoder();
     try {
-      for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(bytes, { stream: true });
-        let cut: number;
-        while ((cut = buf.indexOf('\n\n')) !== -1) {
-          const data = buf.slice(0, cut).split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('');
-          buf = buf.slice(cut + 2);
-          if (!data || data === '[DONE]') continue;
-          const chunk = JSON.parse(data);
-          if (chunk.error) { yield { type: 'error', error: fromErrorBody(chunk.error).toBody() }; return; }
-          const choice = chunk.choices?.[0];
-          if (choice?.delta?.content) yield { type: 'delta', text: choice.delta.content };
-          if (choice?.finish_reason === 'length') finish = 'length';
-          if (chunk.usage) usage = chunk.usage;
-        }
+      for await (const data of sseData(bodyOf(res))) {
+        const chunk = JSON.parse(data);
+        if (chunk.error) { yield { type: 'error', error: fromErrorBody(chunk.error).toBody() }; return; }
+        const choice = chunk.choices?.[0];
+        if (choice?.delta?.content) yield { type: 'delta', text: choice.delta.content };
+        if (choice?.finish_reason === 'length') finish = 'length';
+        if (chunk.usage) usage = chunk.usage;
       }
     } catch (err) {
       const code = signal?.aborted ? 'cancelled' : 'upstream_error';

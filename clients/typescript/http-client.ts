@@ -1,6 +1,7 @@
 import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
 import { type ErrorEnvelope, CrucibleError, fromErrorBody } from '../../protocol/errors.js';
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
+import { bodyOf, ndjson, sseData } from '../../protocol/http-streams.js';
 import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
 import type { ModelInfo, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
 
@@ -53,20 +54,11 @@ export class HttpClient {
   /** Reads the NDJSON progress stream; resolves on success, throws with the agent's message on failure. */
   async download(model: string, onProgress?: (p: DownloadProgress) => void, signal?: AbortSignal): Promise<{ model: string }> {
     const res = await this.call('POST', '/openai/download', { model }, signal);
-    const decoder = new TextDecoder();
-    let buf = '';
-    for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(bytes, { stream: true });
-      let cut: number;
-      while ((cut = buf.indexOf('\n')) !== -1) {
-        const line = buf.slice(0, cut).trim();
-        buf = buf.slice(cut + 1);
-        if (!line) continue;
-        const msg = JSON.parse(line);
-        if (msg.type === 'progress') onProgress?.(msg as DownloadProgress);
-        else if (msg.Success === true) return { model: msg.model };
-        else if (msg.Success === false) throw new CrucibleError('download_failed', msg.ErrorMessage ?? 'download failed');
-      }
+    for await (const line of ndjson(bodyOf(res))) {
+      const msg = line as DownloadProgress & { type?: string; Success?: boolean; ErrorMessage?: string | null };
+      if (msg.type === 'progress') onProgress?.(msg);
+      else if (msg.Success === true) return { model: msg.model };
+      else if (msg.Success === false) throw new CrucibleError('download_failed', msg.ErrorMessage ?? 'download failed');
     }
     throw new CrucibleError('connection_closed', 'the download stream ended without a result');
   }
@@ -108,21 +100,10 @@ export class HttpClient {
 
   async *chatStream(body: ChatBody, signal?: AbortSignal): AsyncIterable<ChatCompletionChunk> {
     const res = await this.call('POST', '/v1/chat/completions', { ...body, stream: true }, signal);
-    const decoder = new TextDecoder();
-    let buf = '';
-    for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buf += decoder.decode(bytes, { stream: true });
-      let cut: number;
-      while ((cut = buf.indexOf('\n\n')) !== -1) {
-        const frame = buf.slice(0, cut);
-        buf = buf.slice(cut + 2);
-        const data = frame.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
-        if (data === '[DONE]') return;
-        if (!data) continue;
-        const parsed = JSON.parse(data);
-        if (parsed.error) throw fromErrorBody(parsed.error);
-        yield parsed as ChatCompletionChunk;
-      }
+    for await (const data of sseData(bodyOf(res))) {
+      const parsed = JSON.parse(data);
+      if (parsed.error) throw fromErrorBody(parsed.error);
+      yield parsed as ChatCompletionChunk;
     }
   }
 }

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { readRest } from '../../helpers/streams.js';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PiscinaRunner } from '../../../agent/model-runner.js';
@@ -45,13 +46,7 @@ t.test('a worker that dies mid-generation fails only its requests; the model rel
   await reader.read();
   const runner = svc.registry.runner('bench15m') as PiscinaRunner;
   await runner.crashWorker();
-  let text = '';
-  const dec = new TextDecoder();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += dec.decode(value);
-  }
+  const text = await readRest(reader);
   t.match(text, /"code":"worker_crashed"/, 'the stream ends with the crash error');
   t.notMatch(text, /\[DONE\]/);
 
@@ -74,13 +69,7 @@ t.test('a forced unload mid-generation ends the stream cleanly and the agent liv
   await reader.read();
   const unload = await fetch(`${svc.url}/openai/unload/bench15m?force=true`);
   t.equal(unload.status, 200);
-  let text = '';
-  const dec = new TextDecoder();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += dec.decode(value);
-  }
+  const text = await readRest(reader);
   t.match(text, /"code":"shutting_down"/, 'the stream ends with an error frame saying why');
   t.same(await (await fetch(`${svc.url}/openai/loadedmodels`)).json(), []);
   t.equal((await post(svc.url, storyRequest())).status, 200, 'the agent keeps serving');

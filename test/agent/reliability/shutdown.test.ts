@@ -1,4 +1,5 @@
 import t from 'tap';
+import { readRest } from '../../helpers/streams.js';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { crucible } from '../../helpers/run.js';
@@ -22,17 +23,7 @@ t.test('SIGTERM ends in-flight streams with an error and removes service.json an
   const reader = res.body!.getReader();
   await reader.read();
   const stopping = crucible(home, 'service', 'stop');
-  let text = '';
-  const dec = new TextDecoder();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += dec.decode(value);
-    }
-  } catch {
-    // The connection may also just close once the error frame is out.
-  }
+  const text = await readRest(reader);
   const stop = await stopping;
   t.equal(stop.status, 0, stop.stdout + stop.stderr);
   t.match(text, /"code":"shutting_down"/, 'the stream was told why it ended');

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, tempHome } from '../../helpers/service.js';
 
@@ -37,6 +37,13 @@ t.test('crucible service start, status, run and stop in a temporary home', async
   const run = crucible(home, 'run', 'stories260k', 'Once upon a time', '--max-tokens', '12', '--temperature', '0');
   t.equal(run.status, 0, run.stderr);
   t.equal(run.stdout, ', there was a little girl named Lily. She\n');
+
+  // Without the pipe, status falls back to HTTP.
+  renameSync(info.pipeName, info.pipeName + '.away');
+  const viaHttp = crucible(home, 'service', 'status');
+  t.equal(viaHttp.status, 0);
+  t.match(viaHttp.stdout, /checked over the http/);
+  renameSync(info.pipeName + '.away', info.pipeName);
 
   const ps = crucible(home, 'service', 'ps');
   t.match(ps.stdout, /stories260k-generic-cpu:1\s+loaded\s+ep=cpu mem=[\d.]+MB in-flight=0 ttl-left=\d+s/);
