@@ -80,7 +80,8 @@ export async function startAgent(modelDir: string, threads: number) {
     return { tokens: each.reduce((s, e) => s + e.tokens, 0), seconds: (performance.now() - t0) / 1000, ttftMs: null };
   };
 
-  const memoryBytes = async () => ((await (await fetch(`${url}/openai/ps`)).json()) as { memoryBytes: number | null }[])[0]?.memoryBytes ?? null;
+  const memoryBytes = async () => ((await (await fetch(`${url}/openai/ps`)).json()) as { folder: string; memoryBytes: number | null }[])
+    .find((m) => m.folder === name)?.memoryBytes ?? null;
 
   const stop = async () => {
     pipe.close();

@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { stream as streamBody, streamSSE } from 'hono/streaming';
+import { stream as streamBody } from 'hono/streaming';
 import { parseDownloadRequest, parseExternalModel, parseRemoveRequest, type DownloadProgress } from '../../protocol/catalog.js';
 import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
 import { CrucibleError } from '../../protocol/errors.js';
@@ -8,6 +8,7 @@ import type { CrucibleApi } from '../../protocol/operations.js';
 import { MAX_BODY_BYTES, errorResponse, readJson as readBody } from './errors.js';
 import { type HttpHooks, auth, requestIds } from './middleware.js';
 import { predictRoutes } from './predict-routes.js';
+import { writeSse } from './sse.js';
 
 const flag = (v: string | undefined): boolean | undefined =>
   v === undefined ? undefined : ['1', 'true', 'yes'].includes(v.toLowerCase()) ? true
@@ -62,24 +63,7 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
     // Pull the first chunk before committing to a 200, so early errors keep their status.
     const it = api.chatStream(req, ac.signal)[Symbol.asyncIterator]();
     const first = await it.next();
-    return streamSSE(c, async (stream) => {
-      stream.onAbort(() => ac.abort());
-      try {
-        for (let r = first; !r.done; r = await it.next()) {
-          if (stream.aborted) break;
-          await stream.writeSSE({ data: JSON.stringify(r.value) });
-        }
-        if (!stream.aborted) await stream.writeSSE({ data: '[DONE]' });
-      } catch (err) {
-        if (!stream.aborted) {
-          const e = err instanceof CrucibleError ? err : new CrucibleError('internal_error', (err as Error).message);
-          await stream.writeSSE({ data: JSON.stringify({ error: e.toBody() }) });
-        }
-      } finally {
-        ac.abort();
-        await it.return?.();
-      }
-    });
+    return writeSse(c, first, it, ac);
   });
 
   app.post('/v1/chat/completions/tokenizer/encode/count', async (c) =>

@@ -22,8 +22,11 @@ export function requestIds(hooks: HttpHooks): MiddlewareHandler {
   return async (c, next) => {
     const requestId = c.req.header('x-request-id')?.slice(0, 128) || randomUUID();
     const t0 = performance.now();
-    c.header('x-request-id', requestId);
+    c.set('requestId', requestId);
     await next();
+    // Set on the final response, not before next(): Hono would otherwise rebuild a response that
+    // was already written straight to the socket (see sse.ts).
+    if (!c.res.headers.has('x-hono-already-sent')) c.res.headers.set('x-request-id', requestId);
     hooks.onRequest?.({
       requestId, method: c.req.method, route: c.req.routePath ?? c.req.path, status: c.res.status,
       durationMs: Math.round(performance.now() - t0),

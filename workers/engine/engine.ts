@@ -8,6 +8,8 @@ import { createSession } from './session.js';
 import { Sequence } from './sequence.js';
 import { TextCodec } from './text-codec.js';
 
+const CANCELLED = { type: 'error', error: new CrucibleError('cancelled', 'the request was cancelled').toBody() } as const;
+
 export interface GenerateOptions {
   messages: ChatMessage[];
   sampling: SamplingParams;
@@ -113,7 +115,7 @@ export class Engine {
   }
 
   private dropCancelled(): void {
-    const cancelled = { type: 'error', error: new CrucibleError('cancelled', 'the request was cancelled').toBody() } as const;
+    const cancelled = CANCELLED;
     for (let i = this.prefilling.length - 1; i >= 0; i--) {
       if (this.prefilling[i].cancelled) this.prefilling.splice(i, 1)[0].finish(cancelled);
     }

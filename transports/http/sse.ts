@@ -1,0 +1,67 @@
+import type { ServerResponse } from 'node:http';
+import type { Context } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { CrucibleError } from '../../protocol/errors.js';
+
+/**
+ * Writes an iterator of JSON events as server-sent events ending with `data: [DONE]`; an error
+ * after the first event becomes a final `data: {"error": ...}`. `first` was pulled before the
+ * response started, so errors before it keep their status code.
+ *
+ * Under @hono/node-server the frames go straight to the Node response: one write per event, no
+ * web-stream bridge, which per-token streaming spends most of its transport time in. Elsewhere
+ * (app.request() in tests, other runtimes) Hono's streamSSE does the same job.
+ */
+export function writeSse<T>(c: Context, first: IteratorResult<T>, it: AsyncIterator<T>, ac: AbortController): Response | Promise<Response> {
+  const out = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const errorFrame = (err: unknown) => {
+    const e = err instanceof CrucibleError ? err : new CrucibleError('internal_error', (err as Error).message);
+    return JSON.stringify({ error: e.toBody() });
+  };
+  if (!out) {
+    return streamSSE(c, async (stream) => {
+      stream.onAbort(() => ac.abort());
+      try {
+        for (let r = first; !r.done; r = await it.next()) {
+          if (stream.aborted) break;
+          await stream.writeSSE({ data: JSON.stringify(r.value) });
+        }
+        if (!stream.aborted) await stream.writeSSE({ data: '[DONE]' });
+      } catch (err) {
+        if (!stream.aborted) await stream.writeSSE({ data: errorFrame(err) });
+      } finally {
+        ac.abort();
+        await it.return?.();
+      }
+    });
+  }
+  out.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-request-id': String(c.get('requestId') ?? ''),
+  });
+  let gone = false;
+  out.on('close', () => { gone = true; ac.abort(); });
+  const drained = () => new Promise<void>((r) => {
+    const done = () => { out.off('drain', done); out.off('close', done); r(); };
+    out.on('drain', done);
+    out.on('close', done);
+  });
+  void (async () => {
+    try {
+      for (let r = first; !r.done && !gone; r = await it.next()) {
+        if (!out.write(`data: ${JSON.stringify(r.value)}\n\n`)) await drained();
+      }
+      if (!gone) out.write('data: [DONE]\n\n');
+    } catch (err) {
+      if (!gone) out.write(`data: ${errorFrame(err)}\n\n`);
+    } finally {
+      ac.abort();
+      await it.return?.();
+      out.end();
+    }
+  })();
+  return RESPONSE_ALREADY_SENT;
+}
