@@ -5,12 +5,13 @@
  *   (e) Crucible, 8 concurrent HTTP streams          (f) transformers.js, static batch of 8
  * Greedy, exactly N new tokens each; medians over --runs runs after a warm-up; ratios to (a).
  */
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, hostname, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, hostname, tmpdir, totalmem } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { threadsFor } from '../agent/config.js';
+import { optimizeModel } from '../workers/optimize/optimize-model.js';
 import { loadEngine, startAgent } from './crucible.js';
 import { loadPeer } from './peer.js';
 import { type Figure, repeat, summarise } from './stats.js';
@@ -33,7 +34,9 @@ const mb = (b: number | null) => (b === null ? null : Math.round(b / 1e5) / 10);
 interface ModelResult {
   model: string;
   threads: number;
-  figures: Record<'a' | 'b' | 'c' | 'd' | 'e' | 'f', Figure>;
+  /** Whether Crucible ran the fused graph of `crucible model optimize` (else the plain export). */
+  fused: boolean;
+  figures: Record<'a' | 'b0' | 'b' | 'c' | 'd' | 'e' | 'f', Figure>;
   memoryMb: { peer: number | null; crucible: number | null };
 }
 
@@ -48,12 +51,26 @@ async function benchModel(dir: string): Promise<ModelResult> {
   const peerMemory = peer.memoryBytes;
   await peer.dispose();
 
-  const engine = await loadEngine(dir, threads);
+  const plain = await loadEngine(dir, threads);
+  const b0 = summarise(await repeat(runs, () => plain.single(PROMPTS[0], tokens)));
+  console.error(`  (b0) engine in-process, plain export: ${b0.tokPerSec} tok/s`);
+  await plain.release();
+
+  // What `crucible model optimize` produces; the plain export when the graph cannot be fused.
+  const fusedDir = join(mkdtempSync(join(tmpdir(), 'crb-fused-')), basename(dir));
+  let crucibleDir = dir;
+  try {
+    await optimizeModel(dir, fusedDir, { id: basename(dir) }, threads);
+    crucibleDir = fusedDir;
+  } catch (err) {
+    console.error(`  (fusing failed, measuring the plain export: ${(err as Error).message})`);
+  }
+  const engine = await loadEngine(crucibleDir, threads);
   const b = summarise(await repeat(runs, () => engine.single(PROMPTS[0], tokens)));
   console.error(`  (b) engine in-process: ${b.tokPerSec} tok/s`);
   await engine.release();
 
-  const agent = await startAgent(dir, threads);
+  const agent = await startAgent(crucibleDir, threads);
   try {
     const c = summarise(await repeat(runs, () => agent.http(PROMPTS[0], tokens)));
     console.error(`  (c) HTTP single: ${c.tokPerSec} tok/s`);
@@ -61,14 +78,16 @@ async function benchModel(dir: string): Promise<ModelResult> {
     console.error(`  (d) pipe single: ${d.tokPerSec} tok/s`);
     const e = summarise(await repeat(runs, () => agent.concurrent(PROMPTS, tokens)));
     console.error(`  (e) HTTP 8 concurrent: ${e.tokPerSec} tok/s`);
-    return { model: dir, threads, figures: { a, b, c, d, e, f }, memoryMb: { peer: mb(peerMemory), crucible: mb(await agent.memoryBytes()) } };
+    return { model: dir, threads, fused: crucibleDir !== dir, figures: { a, b0, b, c, d, e, f }, memoryMb: { peer: mb(peerMemory), crucible: mb(await agent.memoryBytes()) } };
   } finally {
     await agent.stop();
+    rmSync(dirname(fusedDir), { recursive: true, force: true });
   }
 }
 
 const LABELS: Record<string, string> = {
   a: '(a) transformers.js, 1 stream, in-process',
+  b0: '(b0) Crucible engine on the plain export, 1 stream, in-process',
   b: '(b) Crucible engine, 1 stream, in-process',
   c: '(c) Crucible HTTP streaming, 1 stream',
   d: '(d) Crucible pipe, 1 stream',
@@ -80,10 +99,10 @@ function table(results: ModelResult[]): string {
   const lines: string[] = [];
   for (const r of results) {
     const base = r.figures.a.tokPerSec;
-    lines.push(`\n${r.model.split('/').pop()} (greedy, ${tokens} new tokens, median of ${runs}, ${r.threads} thread(s))`);
+    lines.push(`\n${r.model.split('/').pop()} (greedy, ${tokens} new tokens, median of ${runs}, ${r.threads} thread(s); Crucible rows (b)-(e) on the ${r.fused ? 'fused graph of `crucible model optimize`' : 'plain export'})`);
     lines.push('| figure | tok/s | ratio to (a) | time to first token |');
     lines.push('| --- | ---: | ---: | ---: |');
-    for (const k of ['a', 'b', 'c', 'd', 'e', 'f'] as const) {
+    for (const k of ['a', 'b0', 'b', 'c', 'd', 'e', 'f'] as const) {
       const fig = r.figures[k];
       lines.push(`| ${LABELS[k]} | ${fig.tokPerSec} | ${(fig.tokPerSec / base).toFixed(2)}x | ${fig.ttftMs === null ? '-' : `${fig.ttftMs} ms`} |`);
     }

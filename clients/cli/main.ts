@@ -6,6 +6,7 @@ import { CrucibleError } from '../../protocol/errors.js';
 import { closeClient, connect, defaultHome } from '../typescript/connect.js';
 import { serviceKeys, serviceLogs } from './admin-commands.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
+import { modelOptimize } from './optimize-command.js';
 import { serviceStart, serviceStatus, serviceStop } from './service-commands.js';
 
 const HELP = `Usage: crucible [--home DIR] <command>
@@ -20,6 +21,7 @@ const HELP = `Usage: crucible [--home DIR] <command>
   model list                      the catalog, with what is cached
   model download <alias|id>       download a catalog model with a progress bar
   model load <name> [--ttl S] [--ep EP]
+  model optimize <name>           write <name>-fused: the graph rewritten into fused kernels, verified
   model unload <name> [--force]
   cache location                  where models are stored
   cache list                      models in the cache and their state
@@ -77,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
     });
     case 'model list': return withClient(home, modelList);
     case 'model download': return withClient(home, (c) => modelDownload(c, rest[0] ?? ''));
+    case 'model optimize': return withClient(home, (c) => modelOptimize(c, rest[0] ?? ''));
     case 'cache location': return withClient(home, async (c) => {
       console.log((await c.status()).ModelDirPath);
       return 0;

@@ -48,6 +48,12 @@ t.test('crucible service start, status, run and stop in a temporary home', async
   const ps = crucible(home, 'service', 'ps');
   t.match(ps.stdout, /stories260k-generic-cpu:1\s+loaded\s+ep=cpu mem=[\d.]+MB in-flight=0 ttl-left=\d+s/);
 
+  const fused = crucible(home, 'model', 'optimize', 'stories260k');
+  t.equal(fused.status, 0, fused.stderr);
+  t.match(fused.stdout, /Fused stories260k-generic-cpu:1: 921 -> \d+ graph nodes/);
+  const fusedRun = crucible(home, 'run', 'stories260k-fused', 'Once upon a time', '--max-tokens', '12', '--temperature', '0');
+  t.equal(fusedRun.stdout, ', there was a little girl named Lily. She\n', 'the fused model answers the same');
+
   const stop = crucible(home, 'service', 'stop');
   t.equal(stop.status, 0);
   t.match(stop.stdout, /stopped/);
