@@ -44,7 +44,6 @@ function chatRunner(lease: Lease): ChatRunner {
 
 /** The operations every transport serves, implemented once over the registry. */
 export class Agent implements CrucibleApi {
-  private gpuDevice = 0;
   private readonly shutdown = new AbortController();
 
   constructor(
@@ -290,27 +289,11 @@ export class Agent implements CrucibleApi {
     }
   }
 
-  async getGpuDevice(): Promise<GpuDevice> {
-    await this.requireGpu();
-    return { deviceId: this.gpuDevice };
+  getGpuDevice(): Promise<GpuDevice> {
+    return this.devices.getGpuDevice();
   }
 
-  async setGpuDevice(req: GpuDevice): Promise<GpuDevice> {
-    const gpus = await this.requireGpu();
-    // onnxruntime-node exposes one adapter per GPU provider; index 0 is the only valid one.
-    if (req.deviceId >= 1) {
-      throw new CrucibleError('no_gpu_device', `GPU device ${req.deviceId} does not exist; valid ids: 0 (${gpus.join(', ')})`, 'deviceId');
-    }
-    this.gpuDevice = req.deviceId;
-    return { deviceId: this.gpuDevice };
-  }
-
-  private async requireGpu(): Promise<string[]> {
-    const gpus = await this.devices.gpuProviders();
-    if (gpus.length === 0) {
-      const all = await this.devices.providers();
-      throw new CrucibleError('no_gpu_device', `no GPU execution provider can run on this machine; available providers: ${all.join(', ')}`, 'deviceId');
-    }
-    return gpus;
+  setGpuDevice(req: GpuDevice): Promise<GpuDevice> {
+    return this.devices.setGpuDevice(req);
   }
 }

@@ -1,4 +1,6 @@
 import ort from 'onnxruntime-node';
+import { CrucibleError } from '../protocol/errors.js';
+import type { GpuDevice } from '../protocol/models.js';
 
 const GPU_PROVIDERS = ['cuda', 'dml', 'webgpu', 'coreml'];
 
@@ -9,6 +11,8 @@ const GPU_PROVIDERS = ['cuda', 'dml', 'webgpu', 'coreml'];
  */
 export class DeviceProbe {
   private probed: Promise<string[]> | null = null;
+  /** The device index GPU providers use (the seeds' get/setgpudevice). */
+  private gpuDevice = 0;
 
   constructor(private readonly probeModel: string) {}
 
@@ -19,6 +23,30 @@ export class DeviceProbe {
 
   async gpuProviders(): Promise<string[]> {
     return (await this.providers()).filter((p) => GPU_PROVIDERS.includes(p));
+  }
+
+  async getGpuDevice(): Promise<GpuDevice> {
+    await this.requireGpu();
+    return { deviceId: this.gpuDevice };
+  }
+
+  async setGpuDevice(req: GpuDevice): Promise<GpuDevice> {
+    const gpus = await this.requireGpu();
+    // onnxruntime-node exposes one adapter per GPU provider; index 0 is the only valid one.
+    if (req.deviceId >= 1) {
+      throw new CrucibleError('no_gpu_device', `GPU device ${req.deviceId} does not exist; valid ids: 0 (${gpus.join(', ')})`, 'deviceId');
+    }
+    this.gpuDevice = req.deviceId;
+    return { deviceId: this.gpuDevice };
+  }
+
+  private async requireGpu(): Promise<string[]> {
+    const gpus = await this.gpuProviders();
+    if (gpus.length === 0) {
+      const all = await this.providers();
+      throw new CrucibleError('no_gpu_device', `no GPU execution provider can run on this machine; available providers: ${all.join(', ')}`, 'deviceId');
+    }
+    return gpus;
   }
 
   private async probe(): Promise<string[]> {
