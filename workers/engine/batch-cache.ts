@@ -5,14 +5,46 @@ import ort from 'onnxruntime-node';
  * shaped [batch, kvHeads, past, headDim]. Shorter sequences are left-padded; `padLeft` records
  * by how much so the attention mask hides the padding. Between membership changes the graph's
  * `present.*` outputs are fed straight back as `past_key_values.*` with no copy; rows are copied
- * only when a sequence joins or leaves.
+ * only when a sequence joins or leaves, and decode steps write `present.*` straight into reused
+ * buffers.
  */
 export class BatchCache {
   tensors: ort.Tensor[] = [];
   padLeft: number[] = [];
   past = 0;
+  /**
+   * Two sets of buffers the decode steps write `present.*` into, alternately: ONNX Runtime fills
+   * a caller's buffer directly, which saves allocating and copying every output each step.
+   */
+  private readonly sets: Float32Array[][] = [[], []];
+  /** Which set `tensors` live in; -1 when they are fresh arrays from a join or a trim. */
+  private current = -1;
 
   constructor(private readonly kvHeads: number, private readonly headDim: number) {}
+
+  /** Output tensors for the next decode step, in the set the current cache is not in. */
+  presentViews(): ort.Tensor[] {
+    const target = this.current === 0 ? 1 : 0;
+    const b = this.size;
+    const p = this.past + 1;
+    const need = b * this.kvHeads * p * this.headDim;
+    return this.tensors.map((_, i) => {
+      let buf = this.sets[target][i];
+      if (!buf || buf.length < need) {
+        // Grow geometrically so a long generation reallocates only a few times.
+        buf = new Float32Array(Math.max(need, Math.ceil((buf?.length ?? 0) * 2)));
+        this.sets[target][i] = buf;
+      }
+      return new ort.Tensor('float32', buf.subarray(0, need), [b, this.kvHeads, p, this.headDim]);
+    });
+  }
+
+  /** Adopts the views filled by a decode step (see presentViews). */
+  advanceInPlace(views: ort.Tensor[]): void {
+    this.tensors = views;
+    this.current = this.current === 0 ? 1 : 0;
+    this.past += 1;
+  }
 
   get size(): number {
     return this.padLeft.length;
@@ -23,17 +55,12 @@ export class BatchCache {
     return Array.from({ length: count }, () => new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]));
   }
 
-  /** Replaces the cache with the graph's present outputs after a step that added `added` positions. */
-  advance(present: ort.Tensor[], added: number): void {
-    this.tensors = present;
-    this.past += added;
-  }
-
   /**
    * Appends a block of rows (one sequence, or several prefilled together) whose cache holds
    * `past` positions, row r left-padded by `pads[r]`.
    */
   join(own: ort.Tensor[], past: number, pads: number[] = [0]): void {
+    this.current = -1;
     if (this.size === 0) {
       this.tensors = own;
       this.past = past;
@@ -59,6 +86,7 @@ export class BatchCache {
   /** Keeps only the given rows, trimming padding that no remaining row needs. */
   keep(rows: number[]): void {
     if (rows.length === this.size) return;
+    this.current = -1;
     if (rows.length === 0) {
       this.tensors = [];
       this.padLeft = [];

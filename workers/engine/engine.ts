@@ -204,8 +204,9 @@ export class Engine {
       positions[r] = BigInt(seq.pos);
       mask.fill(1n, r * width + this.batch.padLeft[r], (r + 1) * width);
     }
-    const out = await this.run(ids, positions, mask, b, 1, this.batch.tensors);
-    this.batch.advance(this.presentNames.map((name) => out[name]), 1);
+    const views = this.batch.presentViews();
+    const out = await this.run(ids, positions, mask, b, 1, this.batch.tensors, views);
+    this.batch.advanceInPlace(views);
     const logits = out[this.spec.names.logits].data as Float32Array;
     const vocab = this.spec.vocabSize;
     for (let r = 0; r < b; r++) {
@@ -226,7 +227,7 @@ export class Engine {
     this.decoding.push(...alive);
   }
 
-  private run(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, b: number, s: number, past: ort.Tensor[]) {
+  private run(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, b: number, s: number, past: ort.Tensor[], present?: ort.Tensor[]) {
     const n = this.spec.names;
     const feeds: Record<string, ort.Tensor> = {
       [n.inputIds]: new ort.Tensor('int64', ids, [b, s]),
@@ -234,7 +235,10 @@ export class Engine {
     };
     if (this.session.inputNames.includes(n.positionIds)) feeds[n.positionIds] = new ort.Tensor('int64', positions, [b, s]);
     for (let i = 0; i < past.length; i++) feeds[this.pastNames[i]] = past[i];
-    return this.session.run(feeds);
+    if (!present) return this.session.run(feeds);
+    const fetches: Record<string, ort.Tensor | null> = { [n.logits]: null };
+    for (let i = 0; i < present.length; i++) fetches[this.presentNames[i]] = present[i];
+    return this.session.run(feeds, fetches);
   }
 
   /** A failed step ends every sequence in flight with the error; the engine stays usable. */
