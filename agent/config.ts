@@ -15,6 +15,7 @@ export const OPTIONS = {
   replicas: { flag: 'replicas', env: 'CRUCIBLE_REPLICAS', type: 'int', default: 1, help: 'Worker threads (sessions) per loaded model' },
   maxBatch: { flag: 'max-batch', env: 'CRUCIBLE_MAX_BATCH', type: 'int', default: 8, help: 'Most sequences one worker decodes in one step' },
   prefillChunk: { flag: 'prefill-chunk', env: 'CRUCIBLE_PREFILL_CHUNK', type: 'int', default: 128, help: 'Prompt tokens prefilled per step between decode steps' },
+  fuse: { flag: 'fuse', env: 'CRUCIBLE_FUSE', type: 'string', default: '1', help: 'Fuse plain exports into ONNX Runtime kernels at first load, cached in <cache>/.fused (0 to load exports as they are)' },
   catalogUrl: { flag: 'catalog-url', env: 'CRUCIBLE_CATALOG_URL', type: 'string', default: '', help: 'Remote catalog (JSON array) merged over the built-in one, cached for 6 hours' },
   maxLoadedModels: { flag: 'max-loaded-models', env: 'CRUCIBLE_MAX_LOADED_MODELS', type: 'int', default: 3, help: 'Loaded models kept at once; the least recently used idle one is evicted' },
   ttl: { flag: 'ttl', env: 'CRUCIBLE_TTL', type: 'int', default: 600, help: 'Seconds a loaded model may stay idle before it unloads' },

@@ -100,6 +100,7 @@ export class Registry {
         error: slot?.error ?? null,
         contextLength: slot?.runner?.facts.contextLength ?? null,
         memoryBytes: slot?.runner?.facts.memoryBytes ?? null,
+        fused: slot?.runner ? Boolean(slot.runner.facts.fused) : null,
         inFlight: slot?.inFlight ?? 0,
         queued: slot?.queue.length ?? 0,
         expiresInSeconds: slot?.state === 'loaded' && slot.inFlight === 0

@@ -65,11 +65,12 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
         maxBatch: config.maxBatch,
         prefillChunk: config.prefillChunk,
         replicas: config.replicas,
+        fusedDir: config.fuse === '0' ? null : join(config.modelsDir, '.fused', entry.folder.replace(/\//g, '-')),
       }).catch((err) => {
         log.error({ model: entry.id, error: (err as Error).message }, 'model failed to load');
         throw err;
       });
-      log.info({ model: entry.id, ep: runner.facts.executionProvider, durationMs: Math.round(performance.now() - t0) }, 'model loaded');
+      log.info({ model: entry.id, ep: runner.facts.executionProvider, fused: Boolean(runner.facts.fused), durationMs: Math.round(performance.now() - t0) }, 'model loaded');
       return runner;
     },
   });

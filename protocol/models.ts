@@ -13,6 +13,8 @@ export interface ModelInfo {
   executionProvider: string | null;
   error: string | null;
   contextLength: number | null;
+  /** Whether the loaded session runs the fused graph; null when not loaded. */
+  fused: boolean | null;
   /** Resident memory the model's session added when it loaded; null when not loaded. */
   memoryBytes: number | null;
   /** Requests being served now. */

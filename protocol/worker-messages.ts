@@ -12,6 +12,8 @@ export interface WorkerInit {
   maxBatch: number;
   /** Prompt tokens prefilled per step, so a long prompt does not stall running streams. */
   prefillChunk: number;
+  /** Where the fused form of this model is cached; null to load the export as it is. */
+  fusedDir?: string | null;
 }
 
 /** Facts about a loaded model that the agent reports. */
@@ -23,6 +25,8 @@ export interface LoadedModelFacts {
   layout: 'hf' | 'genai';
   /** Resident memory the session added when it loaded (bytes, measured in the worker). */
   memoryBytes: number;
+  /** Whether the session runs the fused graph (see `crucible model optimize`). */
+  fused?: boolean;
 }
 
 export interface GenerateTask {

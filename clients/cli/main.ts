@@ -73,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
       for (const m of rows) {
         const left = m.expiresInSeconds === null ? '-' : `${m.expiresInSeconds}s`;
         const mem = m.memoryBytes === null ? '-' : `${(m.memoryBytes / 1e6).toFixed(1)}MB`;
-        console.log(`${m.id.padEnd(36)} ${m.state.padEnd(8)} ep=${m.executionProvider ?? '-'} mem=${mem} in-flight=${m.inFlight} ttl-left=${left}${m.error ? ` error=${m.error}` : ''}`);
+        console.log(`${m.id.padEnd(36)} ${m.state.padEnd(8)} ep=${m.executionProvider ?? '-'} mem=${mem} in-flight=${m.inFlight} ttl-left=${left}${m.fused ? ' fused' : ''}${m.error ? ` error=${m.error}` : ''}`);
       }
       return 0;
     });

@@ -7,6 +7,7 @@ import { type ModelSpec, layerName, readModelSpec } from './model-spec.js';
 import { createSession } from './session.js';
 import { Sequence } from './sequence.js';
 import { TextCodec } from './text-codec.js';
+import { fusedOrOriginal } from '../optimize/fused-cache.js';
 
 const CANCELLED = { type: 'error', error: new CrucibleError('cancelled', 'the request was cancelled').toBody() } as const;
 
@@ -51,8 +52,9 @@ export class Engine {
 
   static async create(init: WorkerInit, layout?: 'hf' | 'genai'): Promise<Engine> {
     const before = process.memoryUsage().rss;
-    const spec = readModelSpec(init.modelDir, layout);
-    const codec = new TextCodec(init.modelDir);
+    const chosen = init.fusedDir ? await fusedOrOriginal(init.modelDir, init.fusedDir, init.intraOpThreads) : { dir: init.modelDir, fused: false };
+    const spec = readModelSpec(chosen.dir, chosen.fused ? 'genai' : layout);
+    const codec = new TextCodec(chosen.dir);
     const { session, executionProvider } = await createSession(spec.onnxPath, init.executionProvider, init.intraOpThreads);
     const missing = [spec.names.inputIds, spec.names.attentionMask, layerName(spec.names.pastKey, 0)]
       .filter((n) => !session.inputNames.includes(n));
@@ -62,7 +64,7 @@ export class Engine {
     }
     const facts: LoadedModelFacts = {
       contextLength: spec.contextLength, vocabSize: spec.vocabSize, numLayers: spec.numLayers,
-      executionProvider, layout: spec.layout, memoryBytes: Math.max(0, process.memoryUsage().rss - before),
+      executionProvider, layout: spec.layout, memoryBytes: Math.max(0, process.memoryUsage().rss - before), fused: chosen.fused,
     };
     return new Engine(spec, session, codec, facts, init);
   }

@@ -1,5 +1,6 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { readModelSpec } from '../engine/model-spec.js';
 import { fuseLlama } from './fuse-llama.js';
 import { verifyFused } from './verify.js';
@@ -21,7 +22,8 @@ const CARRIED = ['tokenizer.json', 'tokenizer_config.json', 'config.json', 'gene
 export async function optimizeModel(dir: string, outDir: string, manifest: { id: string; alias?: string | null }, threads = 1): Promise<OptimizeResult> {
   const spec = readModelSpec(dir);
   const fused = fuseLlama(spec);
-  const tmp = `${outDir}.partial`;
+  // Unique per thread: two workers fusing the same model must not write into each other.
+  const tmp = `${outDir}.partial-${process.pid}-${threadId}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(join(tmp, 'onnx'), { recursive: true });
   try {
