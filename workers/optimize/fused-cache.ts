@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path';
 import { readModelSpec } from '../engine/model-spec.js';
 import { optimizeModel } from './optimize-model.js';
 
+const AUTO_LIMIT_BYTES = 512 * 2 ** 20;
+
 /**
  * The automatic, cached form of `crucible model optimize`: the first load of a plain export
  * fuses it into `fusedDir`; later loads reuse that until the source model file changes. A model
@@ -18,6 +20,11 @@ export async function fusedOrOriginal(modelDir: string, fusedDir: string, thread
   if (existsSync(fusedModel) && statSync(fusedModel).mtimeMs >= sourceTime) return { dir: fusedDir, fused: true };
   if (existsSync(refused) && statSync(refused).mtimeMs >= sourceTime) {
     return { dir: modelDir, fused: false, note: readFileSync(refused, 'utf8') };
+  }
+  // Fusing parses the whole graph in memory and checks it against the original with both loaded:
+  // fine for small models, too heavy to do unasked for big ones.
+  if (statSync(source).size > AUTO_LIMIT_BYTES) {
+    return { dir: modelDir, fused: false, note: `larger than ${AUTO_LIMIT_BYTES / 2 ** 20} MiB: run 'crucible model optimize' to fuse it` };
   }
   try {
     mkdirSync(dirname(fusedDir), { recursive: true });
