@@ -14,6 +14,7 @@ export interface ModelEntry {
   path: string;
   /** Bytes of the ONNX weights, to size thread pools. */
   bytes: number;
+  settings: ModelSettings;
   /** `chat` for generative models, else the predictive task its manifest declares. */
   task: 'chat' | 'ocr' | 'image-classification';
   /** Set for a registered external model: requests are proxied to it. */
@@ -25,7 +26,20 @@ interface Manifest {
   id?: string;
   name?: string;
   alias?: string;
+  /** Per-model overrides of --max-batch, --replicas and --threads. */
+  maxBatch?: number;
+  replicas?: number;
+  threads?: number;
 }
+
+/** Per-model serving settings a manifest may set; unset ones follow the agent's flags. */
+export interface ModelSettings {
+  maxBatch?: number;
+  replicas?: number;
+  threads?: number;
+}
+
+const positive = (v: unknown): number | undefined => (Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined);
 
 function readManifest(dir: string): Manifest {
   try {
@@ -84,6 +98,7 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
           id: m.id ?? m.name ?? name, alias: m.alias ?? null, folder, path,
           bytes: predictive ? predictiveBytes(path, predictive) : onnxBytes(path),
           task: predictive ? predictive.task : 'chat',
+          settings: { maxBatch: positive(m.maxBatch), replicas: positive(m.replicas), threads: positive(m.threads) },
         });
       } else if (left > 1) {
         walk(path, left - 1);
@@ -116,4 +131,4 @@ export function resolveEntry(entries: ModelEntry[], name: string): ModelEntry | 
 
 /** A registered external model as a registry entry. */
 export const externalEntry = (m: ExternalModel): ModelEntry =>
-  ({ id: m.ModelName, alias: null, folder: '', path: m.BaseUri, bytes: 0, task: 'chat', external: m });
+  ({ id: m.ModelName, alias: null, folder: '', path: m.BaseUri, bytes: 0, task: 'chat', settings: {}, external: m });

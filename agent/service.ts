@@ -8,6 +8,7 @@ import { CacheOps } from './cache-ops.js';
 import { builtinCatalog } from './catalog/builtin.js';
 import { Catalog } from './catalog/catalog.js';
 import { type Config, threadsFor } from './config.js';
+import type { ModelEntry } from './discovery.js';
 import { DeviceProbe } from './devices.js';
 import { Downloader } from './downloads/downloader.js';
 import { ProxyRunner } from './external/proxy-runner.js';
@@ -33,6 +34,16 @@ export interface RunningService {
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
+/** A model's batch, replicas and threads: its manifest's settings, else the agent's flags. */
+function settingsFor(entry: ModelEntry, config: Config) {
+  const replicas = entry.settings.replicas ?? config.replicas;
+  return {
+    maxBatch: entry.settings.maxBatch ?? config.maxBatch,
+    replicas,
+    threads: entry.settings.threads ?? threadsFor(entry.bytes, { threads: config.threads, replicas }),
+  };
+}
+
 /** Wires the registry, the agent and the transports together and publishes service.json. */
 export async function startService(config: Config, opts: { logToStderr?: boolean } = {}): Promise<RunningService> {
   const staticKeys = config.apiKeys.split(',').map((k) => k.trim()).filter(Boolean);
@@ -51,20 +62,23 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     defaultTtl: config.ttl,
     maxLoaded: config.maxLoadedModels,
     maxQueue: config.maxQueue,
-    capacity: (entry) => (entry.external ? 64 : entry.task !== 'chat' ? config.replicas : config.maxBatch * config.replicas),
+    capacity: (entry) => {
+      const { maxBatch, replicas } = settingsFor(entry, config);
+      return entry.external ? 64 : entry.task !== 'chat' ? replicas : maxBatch * replicas;
+    },
     externals: () => externals.list(),
     startRunner: async (entry, ep) => {
       const t0 = performance.now();
-      const threads = threadsFor(entry.bytes, config);
+      const { maxBatch, replicas, threads } = settingsFor(entry, config);
       const runner = entry.external ? new ProxyRunner(entry.external) : entry.task !== 'chat'
-        ? await PiscinaPredictRunner.start({ modelDir: entry.path, name: entry.id, intraOpThreads: threads, maxPixels: config.maxImagePixels }, config.replicas)
+        ? await PiscinaPredictRunner.start({ modelDir: entry.path, name: entry.id, intraOpThreads: threads, maxPixels: config.maxImagePixels }, replicas)
         : await PiscinaRunner.start({
         modelDir: entry.path,
         executionProvider: ep,
         intraOpThreads: threads,
-        maxBatch: config.maxBatch,
+        maxBatch,
         prefillChunk: config.prefillChunk,
-        replicas: config.replicas,
+        replicas,
         fusedDir: config.fuse === '0' ? null : join(config.modelsDir, '.fused', entry.folder.replace(/\//g, '-')),
       }).catch((err) => {
         log.error({ model: entry.id, error: (err as Error).message }, 'model failed to load');

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { STORIES, startTestService, storyRequest } from '../helpers/service.js';
+import { STORIES, linkBench15m, slowStream, startTestService, storyRequest } from '../helpers/service.js';
 
 /** Puts a copy of stories260k into a cache under another id. */
 function addCopy(modelsDir: string, id: string): void {
@@ -90,4 +90,20 @@ t.test('a second agent registered as an external model answers through the first
   const again = await startService(loadConfig(['--home', local.home], {}), { logToStderr: false });
   t.teardown(() => again.close());
   t.ok((await again.agent.cachedModels()).includes('remote-tales:1'), 'still registered after a restart');
+});
+
+t.test('a model folder can set its own batch size in crucible.json', async (t) => {
+  const svc = await startTestService(t, ['--max-queue', '0']);
+  const dir = join(svc.config.modelsDir, 'solo');
+  cpSync(STORIES, dir, { recursive: true });
+  writeFileSync(join(dir, 'crucible.json'), JSON.stringify({ id: 'solo:1', maxBatch: 1 }));
+  linkBench15m(svc.config.modelsDir);
+  // bench15m follows --max-batch (8); solo serves one request at a time.
+  const slow = (model: string) => fetch(`${svc.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...slowStream({ stream: false, max_tokens: 60 }), model }),
+  });
+  const solo = await Promise.all([slow('solo'), slow('solo')]);
+  t.same(solo.map((r) => r.status).sort(), [200, 503], 'a second request finds solo busy');
+  const bench = await Promise.all([slow('bench15m'), slow('bench15m')]);
+  t.same(bench.map((r) => r.status), [200, 200], 'two requests share the batch of bench15m');
 });
