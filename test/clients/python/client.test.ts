@@ -53,3 +53,15 @@ t.test('the example program streams a chat completion', async (t) => {
   t.equal(example.status, 0, example.stderr);
   t.equal(example.stdout, ', there was a little girl named Lily. She\n');
 });
+
+t.test('a client written from the protocol document alone streams a completion', async (t) => {
+  const py = python();
+  if (!py) {
+    t.fail('no python3 with msgpack');
+    return;
+  }
+  const svc = await startTestService(t);
+  const r = await run(py, [join(REPO, 'test', 'clients', 'python', 'from_spec.py'), svc.home]);
+  t.equal(r.status, 0, r.stderr);
+  t.equal(r.stdout, ', there was a little girl named Lily. She\n');
+});
