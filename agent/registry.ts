@@ -87,8 +87,9 @@ export class Registry {
     return [...this.slots.values()].filter((s) => s.state === 'loaded').map((s) => s.entry);
   }
 
-  info(): ModelInfo[] {
-    return this.refresh().map((entry) => {
+  /** Every known model with its state; `rescan` false reads no disk (for frequent callers such as metrics). */
+  info(rescan = true): ModelInfo[] {
+    return (rescan ? this.refresh() : this.entries).map((entry) => {
       const slot = this.slots.get(entry.id);
       return {
         id: entry.id,

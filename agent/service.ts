@@ -88,7 +88,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
       return runner;
     },
   });
-  metrics.sample = () => registry.info();
+  metrics.sample = () => registry.info(false);
   const pipeName = config.pipe || defaultPipeName(config.home);
   let endpoints: string[] = [];
   let ready = false;

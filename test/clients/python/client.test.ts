@@ -11,20 +11,18 @@ function run(cmd: string, args: string[]): Promise<{ status: number | null; stdo
   });
 }
 
-/** The first python3 that can import msgpack (pyenv shims first, then Debian's). */
-function python(): string | null {
+/** The first python3 that can import msgpack (pyenv shims first, then Debian's); fails the test otherwise. */
+function python(t: { fail(msg: string): void }): string | null {
   for (const py of ['python3', '/usr/bin/python3']) {
     if (spawnSync(py, ['-c', 'import msgpack'], { encoding: 'utf8' }).status === 0) return py;
   }
+  t.fail('no python3 with msgpack: run scripts/ensure-test-deps.sh');
   return null;
 }
 
 t.test('the Python client streams, counts, multiplexes and cancels against a real agent', async (t) => {
-  const py = python();
-  if (!py) {
-    t.fail('no python3 with msgpack: run scripts/ensure-test-deps.sh');
-    return;
-  }
+  const py = python(t);
+  if (!py) return;
   const svc = await startTestService(t);
   const driver = await run(py, [join(REPO, 'test', 'clients', 'python', 'driver.py'), svc.home]);
   t.equal(driver.status, 0, driver.stderr);
@@ -43,11 +41,8 @@ t.test('the Python client streams, counts, multiplexes and cancels against a rea
 });
 
 t.test('the example program streams a chat completion', async (t) => {
-  const py = python();
-  if (!py) {
-    t.fail('no python3 with msgpack');
-    return;
-  }
+  const py = python(t);
+  if (!py) return;
   const svc = await startTestService(t);
   const example = await run(py, [join(REPO, 'clients', 'python', 'stream_chat.py'), '--home', svc.home, '--max-tokens', '12', 'Once upon a time']);
   t.equal(example.status, 0, example.stderr);
@@ -55,11 +50,8 @@ t.test('the example program streams a chat completion', async (t) => {
 });
 
 t.test('a client written from the protocol document alone streams a completion', async (t) => {
-  const py = python();
-  if (!py) {
-    t.fail('no python3 with msgpack');
-    return;
-  }
+  const py = python(t);
+  if (!py) return;
   const svc = await startTestService(t);
   const r = await run(py, [join(REPO, 'test', 'clients', 'python', 'from_spec.py'), svc.home]);
   t.equal(r.status, 0, r.stderr);
