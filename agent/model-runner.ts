@@ -130,11 +130,6 @@ export class PiscinaRunner implements ChatRunner {
     }
   }
 
-  /** The pool's worker threads, for diagnostics. */
-  get threads(): readonly import('node:worker_threads').Worker[] {
-    return this.pool.threads;
-  }
-
   /** Diagnostics: kills the worker thread with an uncaught exception, as a real fault would. */
   async crashWorker(): Promise<void> {
     await this.pool.run({ kind: 'crash' } satisfies WorkerTask);

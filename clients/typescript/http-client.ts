@@ -12,7 +12,7 @@ export type ChatBody = Record<string, unknown> & { model: string; messages: { ro
 export class HttpClient {
   constructor(readonly baseUrl: string, private readonly apiKey?: string) {}
 
-  private async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  private async call(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(this.baseUrl + path, {

@@ -50,9 +50,9 @@ export class BatchCache {
     return this.padLeft.length;
   }
 
-  /** An empty cache for one new sequence. */
-  static empty(count: number, kvHeads: number, headDim: number): ort.Tensor[] {
-    return Array.from({ length: count }, () => new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]));
+  /** An empty cache for `batch` new sequences. */
+  static empty(count: number, kvHeads: number, headDim: number, batch = 1): ort.Tensor[] {
+    return Array.from({ length: count }, () => new ort.Tensor('float32', new Float32Array(0), [batch, kvHeads, 0, headDim]));
   }
 
   /**

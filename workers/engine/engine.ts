@@ -176,8 +176,7 @@ export class Engine {
         mask[at] = 1n;
       }
     });
-    const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim)
-      .map((t) => new ort.Tensor('float32', new Float32Array(0), [n, this.spec.numKvHeads, 0, this.spec.headDim]));
+    const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, n);
     const out = await this.run(ids, positions, mask, n, width, empty);
     const logits = out[this.spec.names.logits].data as Float32Array;
     const vocab = this.spec.vocabSize;
