@@ -1,8 +1,9 @@
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ServiceFile } from '../protocol/models.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 /** The bundled default model, shipped in the repository and seeded into every new cache. */
 export const BUNDLED_MODELS = fileURLToPath(new URL('../../models/', import.meta.url));
@@ -27,11 +28,7 @@ export function prepareHome(home: string, modelsDir: string): void {
 }
 
 export function writeServiceFile(home: string, info: ServiceFile): void {
-  const path = serviceFilePath(home);
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path + '.tmp', JSON.stringify(info, null, 2), { mode: 0o600 });
-  // Rename is atomic: a reader never sees half a file.
-  renameSync(path + '.tmp', path);
+  writeFileAtomic(serviceFilePath(home), JSON.stringify(info, null, 2));
 }
 
 export function readServiceFile(home: string): ServiceFile | null {

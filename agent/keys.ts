@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from './atomic-file.js';
 
 /** Seed 003's key pair format. */
 export interface KeyPair {
@@ -29,10 +29,7 @@ export function readOrCreateKeys(file: string): KeyPair {
 }
 
 export function writeKeys(file: string, pair: KeyPair): void {
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file + '.tmp', JSON.stringify(pair, null, 2) + '\n', { mode: 0o600 });
-  renameSync(file + '.tmp', file);
-  chmodSync(file, 0o600);
+  writeFileAtomic(file, JSON.stringify(pair, null, 2) + '\n');
 }
 
 /** Replaces one key with a 64-hex-digit token (seed 003's rotated format). */

@@ -52,3 +52,12 @@ export function checkModelName(name: string, path = 'model'): string {
   }
   return name;
 }
+
+/** Model ids are `name:version`; the name part. */
+export const stripVersion = (id: string): string => (id.includes(':') ? id.slice(0, id.lastIndexOf(':')) : id);
+
+/** The numeric version of an id, -1 when it has none. */
+export const versionOf = (id: string): number => {
+  const v = Number(id.includes(':') ? id.slice(id.lastIndexOf(':') + 1) : NaN);
+  return Number.isFinite(v) ? v : -1;
+};

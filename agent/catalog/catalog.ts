@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic-file.js';
 import { type CatalogEntry, parseCatalogEntry } from '../../protocol/catalog.js';
+import { stripVersion } from '../../protocol/validate.js';
 
 export interface CatalogOptions {
   builtin: CatalogEntry[];
@@ -28,7 +29,6 @@ const versionNumber = (e: CatalogEntry) => {
   const n = Number(e.version);
   return Number.isFinite(n) ? n : -1;
 };
-const baseName = (name: string) => (name.includes(':') ? name.slice(0, name.lastIndexOf(':')) : name).toLowerCase();
 
 /**
  * The merged catalog: the built-in entries, overridden and extended by a remote catalog that is
@@ -70,7 +70,7 @@ export class Catalog {
     const n = name.toLowerCase();
     const exact = entries.find((e) => e.name.toLowerCase() === n);
     if (exact) return exact;
-    const versions = entries.filter((e) => baseName(e.name) === n).sort((a, b) => versionNumber(b) - versionNumber(a));
+    const versions = entries.filter((e) => stripVersion(e.name).toLowerCase() === n).sort((a, b) => versionNumber(b) - versionNumber(a));
     if (versions.length > 0) return versions[0];
     const runnable = entries.filter((e) => e.alias.toLowerCase() === n && ctx.providers.includes(providerOf(e)));
     const rank = (e: CatalogEntry) => (ctx.cached.has(e.name) ? 0 : providerOf(e) === 'cpu' ? 2 : 1);
@@ -126,8 +126,6 @@ export class Catalog {
   }
 
   private writeCache(c: CacheFile): void {
-    mkdirSync(dirname(this.opts.cacheFile), { recursive: true });
-    writeFileSync(this.opts.cacheFile + '.tmp', JSON.stringify(c));
-    renameSync(this.opts.cacheFile + '.tmp', this.opts.cacheFile);
+    writeFileAtomic(this.opts.cacheFile, JSON.stringify(c), 0o644);
   }
 }

@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../atomic-file.js';
 import type { ExternalModel } from '../../protocol/catalog.js';
 
 /** Registered external models, persisted in one JSON file so they survive restarts. */
@@ -22,8 +22,6 @@ export class ExternalRegistrations {
   /** Adds or replaces the registration of a model name. */
   add(model: ExternalModel): void {
     this.models = [...this.models.filter((m) => m.ModelName.toLowerCase() !== model.ModelName.toLowerCase()), model];
-    mkdirSync(dirname(this.file), { recursive: true });
-    writeFileSync(this.file + '.tmp', JSON.stringify(this.models, null, 2), { mode: 0o600 });
-    renameSync(this.file + '.tmp', this.file);
+    writeFileAtomic(this.file, JSON.stringify(this.models, null, 2));
   }
 }

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { CrucibleError } from '../../protocol/errors.js';
+import { drained } from '../drain.js';
 
 /**
  * Writes an iterator of JSON events as server-sent events ending with `data: [DONE]`; an error
@@ -44,15 +45,10 @@ export function writeSse<T>(c: Context, first: IteratorResult<T>, it: AsyncItera
   });
   let gone = false;
   out.on('close', () => { gone = true; ac.abort(); });
-  const drained = () => new Promise<void>((r) => {
-    const done = () => { out.off('drain', done); out.off('close', done); r(); };
-    out.on('drain', done);
-    out.on('close', done);
-  });
   void (async () => {
     try {
       for (let r = first; !r.done && !gone; r = await it.next()) {
-        if (!out.write(`data: ${JSON.stringify(r.value)}\n\n`)) await drained();
+        if (!out.write(`data: ${JSON.stringify(r.value)}\n\n`)) await drained(out);
       }
       if (!gone) out.write('data: [DONE]\n\n');
     } catch (err) {

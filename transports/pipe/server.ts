@@ -4,6 +4,7 @@ import { CrucibleError, toCrucibleError } from '../../protocol/errors.js';
 import { encodeFrame, FrameReader, FrameTooLargeError } from '../../protocol/framing.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
 import { type PipeResponse, parsePipeRequest } from '../../protocol/pipe-messages.js';
+import { drained } from '../drain.js';
 import { HANDLERS } from './dispatch.js';
 
 // sockaddr_un.sun_path: 108 bytes on Linux, 104 on macOS, including the terminating NUL.
@@ -99,7 +100,7 @@ class Connection {
       if ('chunks' in outcome) {
         for await (const chunk of outcome.chunks) {
           if (this.closed) break;
-          if (!this.send({ id, type: 'chunk', body: chunk })) await this.drained();
+          if (!this.send({ id, type: 'chunk', body: chunk })) await drained(this.socket);
         }
         this.send({ id, type: 'result', body: null });
       } else {
@@ -119,14 +120,6 @@ class Connection {
   private send(message: PipeResponse): boolean {
     if (this.closed || this.socket.destroyed) return true;
     return this.socket.write(encodeFrame(message));
-  }
-
-  private drained(): Promise<void> {
-    return new Promise((r) => {
-      const done = () => { this.socket.off('drain', done); this.socket.off('close', done); r(); };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
   }
 
   /** A connection that closes cancels everything it asked for. */
