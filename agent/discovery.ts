@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ExternalModel } from '../protocol/catalog.js';
+import { stripVersion, versionOf } from '../protocol/validate.js';
 import { detectLayout } from '../workers/engine/model-spec.js';
 import { manifestFiles, readPredictiveManifest } from '../workers/predict/manifest.js';
 
@@ -108,12 +109,6 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
   walk(root, depth);
   return found;
 }
-
-const versionOf = (id: string): number => {
-  const v = Number(id.slice(id.lastIndexOf(':') + 1));
-  return Number.isFinite(v) ? v : -1;
-};
-const stripVersion = (id: string): string => (id.includes(':') ? id.slice(0, id.lastIndexOf(':')) : id);
 
 /**
  * Resolves a requested name: exact id, then id without version (highest version wins), then

@@ -1,5 +1,5 @@
 import { CrucibleError, invalid } from './errors.js';
-import { type Json, checkModelName, optionalBoolean, requireObject } from './validate.js';
+import { type Json, checkModelName, optionalBoolean, requireModelName, requireObject, requireString, stripVersion } from './validate.js';
 
 /** One downloadable file of a catalog entry, fetched from `uri + "/" + path`. */
 export interface CatalogFile {
@@ -107,7 +107,7 @@ export function parseCatalogEntry(value: unknown, where = 'entry'): CatalogEntry
   });
   const version = str(e.version, e.name.includes(':') ? e.name.slice(e.name.lastIndexOf(':') + 1) : '1');
   const runtime = (e.runtime && typeof e.runtime === 'object' ? e.runtime : {}) as Json;
-  const alias = str(e.alias, e.name.replace(/:[^:]*$/, ''));
+  const alias = str(e.alias, stripVersion(e.name));
   checkModelName(alias, `${where}.alias`);
   return {
     name: e.name,
@@ -147,18 +147,12 @@ export function parseDownloadRequest(input: unknown): DownloadRequest {
 
 export function parseRemoveRequest(input: unknown): RemoveRequest {
   const body = requireObject(input, 'body');
-  const name = body.name;
-  if (typeof name !== 'string' || name.length === 0) throw invalid('name', "'name' is required and must be a string");
-  return { name: checkModelName(name, 'name'), force: optionalBoolean(body, 'force') ?? false };
+  return { name: requireModelName(body, 'name'), force: optionalBoolean(body, 'force') ?? false };
 }
 
 export function parseExternalModel(input: unknown): ExternalModel {
   const body = requireObject(input, 'body');
-  const get = (k: string) => {
-    const v = body[k];
-    if (typeof v !== 'string' || v.length === 0) throw invalid(k, `'${k}' is required and must be a string`);
-    return v;
-  };
+  const get = (k: string) => requireString(body, k);
   const BaseUri = get('BaseUri');
   let url: URL;
   try {

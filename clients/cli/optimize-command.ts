@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { stripVersion } from '../../protocol/validate.js';
 import { optimizeModel } from '../../workers/optimize/optimize-model.js';
 import type { CrucibleClient } from '../typescript/connect.js';
 
@@ -12,7 +13,7 @@ export async function modelOptimize(c: CrucibleClient, name: string): Promise<nu
   const status = await c.status();
   const lower = name.toLowerCase();
   const m = models.find((x) => x.id.toLowerCase() === lower || x.alias?.toLowerCase() === lower || x.folder.toLowerCase() === lower
-    || x.id.toLowerCase().replace(/:[^:]*$/, '') === lower);
+    || stripVersion(x.id).toLowerCase() === lower);
   if (!m) {
     console.error(`crucible: no cached model '${name}'`);
     return 1;
@@ -21,6 +22,6 @@ export async function modelOptimize(c: CrucibleClient, name: string): Promise<nu
   const t0 = performance.now();
   const r = await optimizeModel(m.path, out, { id: m.id, alias: m.alias });
   console.log(`Fused ${m.id}: ${r.nodesBefore} -> ${r.nodesAfter} graph nodes, logits within ${r.maxAbsDiff.toExponential(1)} of the original, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  console.log(`Wrote ${out}; use it as ${m.alias ? `${m.alias}-fused` : `${m.id.replace(/:[^:]*$/, '')}-fused`}`);
+  console.log(`Wrote ${out}; use it as ${m.alias ? `${m.alias}-fused` : `${stripVersion(m.id)}-fused`}`);
   return 0;
 }

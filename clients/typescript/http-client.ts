@@ -1,5 +1,5 @@
 import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
-import { type ErrorEnvelope, CrucibleError, fromErrorBody } from '../../protocol/errors.js';
+import { type ErrorEnvelope, CrucibleError, fromErrorBody, isErrorCode } from '../../protocol/errors.js';
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
 import { bodyOf, ndjson, sseData } from '../../protocol/http-streams.js';
 import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
@@ -7,6 +7,25 @@ import type { ModelInfo, OpenAIModelList, ServiceStatus } from '../../protocol/m
 
 /** Request bodies as a user writes them: the OpenAI wire shape, not the parsed one. */
 export type ChatBody = Record<string, unknown> & { model: string; messages: { role: string; content: string }[] };
+
+/**
+ * An error response as a CrucibleError: the OpenAI envelope, or on the predictive routes seed
+ * 003's `{"detail", "code", "param"}` and queue-full `{"error": "Queue full: ..."}` shapes.
+ */
+function errorFrom(status: number, text: string): CrucibleError {
+  let data: any;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return new CrucibleError('internal_error', `HTTP ${status}: ${text.slice(0, 200)}`);
+  }
+  if (data?.error?.code) return fromErrorBody(data.error as ErrorEnvelope['error']);
+  if (typeof data?.detail === 'string' || typeof data?.error === 'string') {
+    const code = status === 503 ? 'overloaded' : isErrorCode(data.code) ? data.code : 'internal_error';
+    return new CrucibleError(code, data.detail ?? data.error, data.param ?? null);
+  }
+  return new CrucibleError('internal_error', `HTTP ${status}: ${text.slice(0, 200)}`);
+}
 
 /** A client for the HTTP API, for when the pipe is not reachable. */
 export class HttpClient {
@@ -27,15 +46,7 @@ export class HttpClient {
     } catch (err) {
       throw new CrucibleError('shutting_down', `cannot reach the agent at ${this.baseUrl}: ${(err as Error).message}`);
     }
-    if (!res.ok) {
-      const text = await res.text();
-      try {
-        throw fromErrorBody((JSON.parse(text) as ErrorEnvelope).error);
-      } catch (err) {
-        if (err instanceof CrucibleError) throw err;
-        throw new CrucibleError('internal_error', `HTTP ${res.status}: ${text.slice(0, 200)}`);
-      }
-    }
+    if (!res.ok) throw errorFrom(res.status, await res.text());
     return res;
   }
 
@@ -76,25 +87,8 @@ export class HttpClient {
   countTokens = (body: { model: string; messages: unknown[] }) =>
     this.json<TokenCount>('POST', '/v1/chat/completions/tokenizer/encode/count', body);
   predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }) =>
-    this.predictCall(body);
-  modelMetadata = (model?: string) => this.predictJson<ModelMetadata>('GET', `/v1/model${model ? `?model=${encodeURIComponent(model)}` : ''}`);
-
-  /** The predictive routes answer errors as `{"detail"}` or the queue-full payload (seed 003). */
-  private async predictJson<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(this.baseUrl + path, {
-      method, headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = await res.json() as any;
-    if (res.ok) return data as T;
-    if (data?.error?.code) throw fromErrorBody(data.error);
-    const code = res.status === 503 ? 'overloaded' : (data?.code ?? 'internal_error');
-    throw new CrucibleError(code, data?.detail ?? data?.error ?? `HTTP ${res.status}`, data?.param ?? null);
-  }
-
-  private predictCall(body: unknown): Promise<PredictResponse> {
-    return this.predictJson<PredictResponse>('POST', '/v1/predict', body);
-  }
+    this.json<PredictResponse>('POST', '/v1/predict', body);
+  modelMetadata = (model?: string) => this.json<ModelMetadata>('GET', `/v1/model${model ? `?model=${encodeURIComponent(model)}` : ''}`);
 
   chat = (body: ChatBody) => this.json<ChatCompletion>('POST', '/v1/chat/completions', { ...body, stream: false });
 

@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
+import { stripVersion } from '../../protocol/validate.js';
 import { readModelSpec } from '../engine/model-spec.js';
 import { fuseLlama } from './fuse-llama.js';
 import { verifyFused } from './verify.js';
@@ -51,8 +52,8 @@ export async function optimizeModel(dir: string, outDir: string, manifest: { id:
       },
     };
     writeFileSync(join(tmp, 'genai_config.json'), JSON.stringify(base, null, 2));
-    const version = manifest.id.includes(':') ? manifest.id.slice(manifest.id.lastIndexOf(':')) : '';
-    const stem = manifest.id.includes(':') ? manifest.id.slice(0, manifest.id.lastIndexOf(':')) : manifest.id;
+    const stem = stripVersion(manifest.id);
+    const version = manifest.id.slice(stem.length);
     writeFileSync(join(tmp, 'crucible.json'), JSON.stringify({
       id: `${stem}-fused${version}`,
       alias: manifest.alias ? `${manifest.alias}-fused` : undefined,

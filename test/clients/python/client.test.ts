@@ -1,15 +1,8 @@
 import t from 'tap';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { run } from '../../helpers/run.js';
 import { GREEDY, REPO, startTestService, storiesOf } from '../../helpers/service.js';
-
-/** Runs a program without blocking the event loop, which serves the in-process agent. */
-function run(cmd: string, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
-  });
-}
 
 /** The first python3 that can import msgpack (pyenv shims first, then Debian's); fails the test otherwise. */
 function python(t: { fail(msg: string): void }): string | null {
