@@ -75,12 +75,17 @@ export class Agent implements CrucibleApi {
     return this.cache.register(model);
   }
 
-  /** A lease on a model; a name that is only in the catalog says how to get it. */
-  private async acquire(name: string, signal?: AbortSignal) {
+  /**
+   * A lease on a model. A name that is only in the catalog says how to get it; a full queue is
+   * counted; a request stopped while it waited says what stopped it.
+   */
+  private async acquire(name: string, ctl?: RequestControl) {
     if (this.shutdown.signal.aborted) throw new CrucibleError('shutting_down', 'the service is shutting down');
     try {
-      return await this.registry.acquire(name, signal);
+      return await this.registry.acquire(name, ctl?.signal ?? this.shutdown.signal);
     } catch (err) {
+      if (err instanceof CrucibleError && err.code === 'overloaded') this.opts.metrics.rejected.inc({ model: name });
+      if (err instanceof CrucibleError && err.code === 'cancelled' && ctl) throw ctl.error(err);
       if (err instanceof CrucibleError && err.code === 'model_not_found') {
         const entry = await this.cache.resolveCatalog(name).catch(() => undefined);
         if (entry) {
@@ -145,7 +150,7 @@ export class Agent implements CrucibleApi {
   }
 
   async countTokens(req: TokenCountRequest): Promise<TokenCount> {
-    const lease = await this.acquire(req.model, this.shutdown.signal);
+    const lease = await this.acquire(req.model);
     try {
       return { model: lease.entry.id, tokenCount: await chatRunner(lease).countTokens(req.messages) };
     } finally {
@@ -182,11 +187,10 @@ export class Agent implements CrucibleApi {
     const t0 = performance.now();
     let lease;
     try {
-      lease = await this.acquire(req.model, ctl.signal);
+      lease = await this.acquire(req.model, ctl);
     } catch (err) {
       ctl.dispose();
-      if (err instanceof CrucibleError && err.code === 'overloaded') this.opts.metrics.rejected.inc({ model: req.model });
-      throw err instanceof CrucibleError && err.code === 'cancelled' ? ctl.error(err) : err;
+      throw err;
     }
     const model = lease.entry.id;
     const created = Math.floor(Date.now() / 1000);
@@ -255,9 +259,7 @@ export class Agent implements CrucibleApi {
     const ctl = new RequestControl(signal, this.opts.requestTimeoutMs, this.shutdown.signal);
     const t0 = performance.now();
     try {
-      const lease = await this.acquire(req.model ?? this.opts.defaultPredictModel, ctl.signal).catch((err) => {
-        throw err instanceof CrucibleError && err.code === 'cancelled' ? ctl.error(err) : err;
-      });
+      const lease = await this.acquire(req.model ?? this.opts.defaultPredictModel, ctl);
       try {
         if (lease.runner.kind !== 'predict') {
           throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a chat model; use /v1/chat/completions`, 'model');
@@ -278,7 +280,7 @@ export class Agent implements CrucibleApi {
 
   /** `GET /v1/model`: metadata of a predictive model, loading it if needed. */
   async modelMetadata(name?: string): Promise<ModelMetadata> {
-    const lease = await this.acquire(name ?? this.opts.defaultPredictModel, this.shutdown.signal);
+    const lease = await this.acquire(name ?? this.opts.defaultPredictModel);
     try {
       if (lease.runner.kind !== 'predict') {
         return { name: lease.entry.id, task: 'chat', sessions: [] };
