@@ -31,6 +31,8 @@ interface Manifest {
   maxBatch?: number;
   replicas?: number;
   threads?: number;
+  fuse?: boolean;
+  variant?: string;
 }
 
 /** Per-model serving settings a manifest may set; unset ones follow the agent's flags. */
@@ -38,6 +40,10 @@ export interface ModelSettings {
   maxBatch?: number;
   replicas?: number;
   threads?: number;
+  /** false: load the export as it is, even when the agent fuses plain exports. */
+  fuse?: boolean;
+  /** Which of several `.onnx` files in the folder to load (`q4` picks `model_q4.onnx`). */
+  variant?: string;
 }
 
 const positive = (v: unknown): number | undefined => (Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined);
@@ -99,7 +105,11 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
           id: m.id ?? m.name ?? name, alias: m.alias ?? null, folder, path,
           bytes: predictive ? predictiveBytes(path, predictive) : onnxBytes(path),
           task: predictive ? predictive.task : 'chat',
-          settings: { maxBatch: positive(m.maxBatch), replicas: positive(m.replicas), threads: positive(m.threads) },
+          settings: {
+            maxBatch: positive(m.maxBatch), replicas: positive(m.replicas), threads: positive(m.threads),
+            ...(m.fuse === false ? { fuse: false } : {}),
+            ...(typeof m.variant === 'string' && m.variant ? { variant: m.variant } : {}),
+          },
         });
       } else if (left > 1) {
         walk(path, left - 1);

@@ -79,7 +79,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
         maxBatch,
         prefillChunk: config.prefillChunk,
         replicas,
-        fusedDir: config.fuse === '0' ? null : join(config.modelsDir, '.fused', entry.folder.replace(/\//g, '-')),
+        fusedDir: config.fuse === '0' || entry.settings.fuse === false ? null : join(config.modelsDir, '.fused', entry.folder.replace(/\//g, '-')),
       }).catch((err) => {
         log.error({ model: entry.id, error: (err as Error).message }, 'model failed to load');
         throw err;

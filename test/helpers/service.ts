@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,15 +49,41 @@ export const storiesOf = <T extends { id: string }>(list: T[]): T => {
   return row;
 };
 
+/** Far more positions than any test generates: a stream on the endless model never runs out. */
+export const ENDLESS_CONTEXT = 1 << 20;
+
 /**
- * Puts bench15m (random weights, ~150 tok/s here) into a cache: a generation on it reliably
- * outlasts the few hundred milliseconds a test needs to act on a running stream.
+ * Puts `endless` into a cache: stories260k's real weights and tokenizer (linked, not copied) with a
+ * context of a million positions. A stream asked for most of them with `ignore_eos` still runs
+ * when the test acts on it, however fast the machine decodes (a test cancels it long before the
+ * end), so no test depends on decode speed. Nothing in the graph bounds positions: its rotary
+ * angles are computed from position_ids.
  */
-export function linkBench15m(modelsDir: string): void {
-  symlinkSync(join(SHARED_MODELS, 'bench15m'), join(modelsDir, 'bench15m'));
+export function linkEndless(modelsDir: string, name = 'endless'): void {
+  const dir = join(modelsDir, name);
+  mkdirSync(dir, { recursive: true });
+  for (const f of ['onnx', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) symlinkSync(join(STORIES, f), join(dir, f));
+  const config = JSON.parse(readFileSync(join(STORIES, 'config.json'), 'utf8'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, max_position_embeddings: ENDLESS_CONTEXT }));
+  const genai = JSON.parse(readFileSync(join(STORIES, 'genai_config.json'), 'utf8'));
+  genai.model.context_length = ENDLESS_CONTEXT;
+  genai.search.max_length = ENDLESS_CONTEXT;
+  writeFileSync(join(dir, 'genai_config.json'), JSON.stringify(genai));
+  // Unfused: fusing would tabulate rotary angles for every one of the million positions.
+  writeFileSync(join(dir, 'crucible.json'), JSON.stringify({ id: name, fuse: false }));
 }
 
-/** A streaming request on bench15m that runs for a couple of seconds. */
+/** A streaming request on the endless model that only ends when it is stopped. */
 export const slowStream = (extra: Record<string, unknown> = {}) => ({
-  model: 'bench15m', stream: true, max_tokens: 240, ignore_eos: true, temperature: 0, messages: [{ role: 'user', content: 'x' }], ...extra,
+  model: 'endless', stream: true, max_tokens: 1_000_000, ignore_eos: true, temperature: 0, messages: [{ role: 'user', content: 'x' }], ...extra,
 });
+
+/** Polls until `pred` holds (or `ms` pass): waits for a state without guessing how long it takes. */
+export async function until(pred: () => Promise<boolean> | boolean, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await pred()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}

@@ -3,7 +3,7 @@ import { readRest } from '../../helpers/streams.js';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PiscinaRunner } from '../../../agent/model-runner.js';
-import { STORIES, linkBench15m, slowStream, startTestService, storyRequest } from '../../helpers/service.js';
+import { STORIES, linkEndless, slowStream, startTestService, storyRequest } from '../../helpers/service.js';
 
 const post = (url: string, body: unknown) => fetch(`${url}/v1/chat/completions`, {
   method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
@@ -37,21 +37,21 @@ t.test('a worker that dies mid-generation fails only its requests; the model rel
   const dir = join(svc.config.modelsDir, 'other');
   cpSync(STORIES, dir, { recursive: true });
   writeFileSync(join(dir, 'crucible.json'), JSON.stringify({ id: 'other:1' }));
-  linkBench15m(svc.config.modelsDir);
+  linkEndless(svc.config.modelsDir);
   await fetch(`${svc.url}/openai/load/other`);
-  await fetch(`${svc.url}/openai/load/bench15m`);
+  await fetch(`${svc.url}/openai/load/endless`);
 
   const res = await post(svc.url, slowStream());
   const reader = res.body!.getReader();
   await reader.read();
-  const runner = svc.registry.runner('bench15m') as PiscinaRunner;
+  const runner = svc.registry.runner('endless') as PiscinaRunner;
   await runner.crashWorker();
   const text = await readRest(reader);
   t.match(text, /"code":"worker_crashed"/, 'the stream ends with the crash error');
   t.notMatch(text, /\[DONE\]/);
 
   const ps = await (await fetch(`${svc.url}/openai/ps`)).json() as any[];
-  const crashed = ps.find((m) => m.id === 'bench15m');
+  const crashed = ps.find((m) => m.id === 'endless');
   t.equal(crashed.state, 'failed');
   t.match(crashed.error, /worker stopped/);
   t.equal((await post(svc.url, storyRequest({ model: 'other' }))).status, 200, 'another model is untouched');
@@ -63,11 +63,11 @@ t.test('a worker that dies mid-generation fails only its requests; the model rel
 
 t.test('a forced unload mid-generation ends the stream cleanly and the agent lives on', async (t) => {
   const svc = await startTestService(t);
-  linkBench15m(svc.config.modelsDir);
+  linkEndless(svc.config.modelsDir);
   const res = await post(svc.url, slowStream());
   const reader = res.body!.getReader();
   await reader.read();
-  const unload = await fetch(`${svc.url}/openai/unload/bench15m?force=true`);
+  const unload = await fetch(`${svc.url}/openai/unload/endless?force=true`);
   t.equal(unload.status, 200);
   const text = await readRest(reader);
   t.match(text, /"code":"shutting_down"/, 'the stream ends with an error frame saying why');

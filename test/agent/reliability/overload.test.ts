@@ -1,6 +1,7 @@
 import t from 'tap';
 import { PipeClient } from '../../../clients/typescript/pipe-client.js';
-import { linkBench15m, slowStream, startTestService, storyRequest } from '../../helpers/service.js';
+import { startHeldUpstream } from '../../helpers/held-upstream.js';
+import { linkEndless, slowStream, startTestService, storyRequest, until } from '../../helpers/service.js';
 
 const post = (url: string, body: unknown, signal?: AbortSignal) => fetch(`${url}/v1/chat/completions`, {
   method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal,
@@ -8,14 +9,14 @@ const post = (url: string, body: unknown, signal?: AbortSignal) => fetch(`${url}
 
 t.test('a full queue answers 503 with Retry-After; a freed place goes to the queue', async (t) => {
   const svc = await startTestService(t, ['--max-batch', '1', '--max-queue', '1']);
-  linkBench15m(svc.config.modelsDir);
+  linkEndless(svc.config.modelsDir);
   const first = await post(svc.url, slowStream());
   const firstReader = first.body!.getReader();
   await firstReader.read();
   const queued = post(svc.url, slowStream({ stream: false, max_tokens: 3 }));
-  await new Promise((r) => setTimeout(r, 100));
-  const ps = await (await fetch(`${svc.url}/openai/ps`)).json() as any[];
-  t.match(ps.find((m) => m.id === 'bench15m'), { inFlight: 1, queued: 1 });
+  const endless = async () => ((await (await fetch(`${svc.url}/openai/ps`)).json()) as any[]).find((m) => m.id === 'endless');
+  await until(async () => (await endless()).queued === 1);
+  t.match(await endless(), { inFlight: 1, queued: 1 });
 
   const refused = await post(svc.url, slowStream({ stream: false }));
   t.equal(refused.status, 503);
@@ -32,38 +33,55 @@ t.test('a full queue answers 503 with Retry-After; a freed place goes to the que
   t.equal(done.status, 200);
   t.equal(((await done.json()) as any).usage.completion_tokens, 3);
   const metrics = await (await fetch(`${svc.url}/metrics`)).text();
-  t.match(metrics, /crucible_requests_rejected_total\{model="bench15m"\} 2/);
+  t.match(metrics, /crucible_requests_rejected_total\{model="endless"\} 2/);
 });
 
 t.test('a request cancelled while queued leaves the queue', async (t) => {
   const svc = await startTestService(t, ['--max-batch', '1', '--max-queue', '1']);
-  linkBench15m(svc.config.modelsDir);
+  linkEndless(svc.config.modelsDir);
   const first = await post(svc.url, slowStream());
   const reader = first.body!.getReader();
   await reader.read();
   const ac = new AbortController();
   const waiting = post(svc.url, slowStream({ stream: false }), ac.signal).catch((e) => e);
-  await new Promise((r) => setTimeout(r, 100));
-  let ps = await (await fetch(`${svc.url}/openai/ps`)).json() as any[];
-  t.equal(ps.find((m) => m.id === 'bench15m').queued, 1, 'the second request waits');
+  const queued = async () => ((await (await fetch(`${svc.url}/openai/ps`)).json()) as any[]).find((m) => m.id === 'endless').queued;
+  await until(async () => (await queued()) === 1);
+  t.equal(await queued(), 1, 'the second request waits');
   ac.abort();
   await waiting;
-  await new Promise((r) => setTimeout(r, 100));
-  ps = await (await fetch(`${svc.url}/openai/ps`)).json() as any[];
-  t.equal(ps.find((m) => m.id === 'bench15m').queued, 0, 'the queue is empty again');
+  await until(async () => (await queued()) === 0);
+  t.equal(await queued(), 0, 'the queue is empty again');
   await reader.cancel();
 });
 
 t.test('requests past the server-side timeout end with 504', async (t) => {
   const svc = await startTestService(t, ['--request-timeout', '1']);
-  // bench15m decodes far slower than one token a millisecond, so 250 tokens outlast a second.
-  linkBench15m(svc.config.modelsDir);
-  await fetch(`${svc.url}/openai/load/bench15m`);
-  const res = await post(svc.url, { model: 'bench15m', messages: [{ role: 'user', content: 'x' }], temperature: 0, max_tokens: 250, ignore_eos: true });
+  // An upstream that never finishes: the limit alone can end the request.
+  const upstream = await startHeldUpstream(t);
+  const reg = await fetch(`${svc.url}/openai/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ TypeName: 'openai', ModelName: 'held:1', BaseUri: upstream.url }),
+  });
+  t.equal(reg.status, 200);
+  const started = Date.now();
+  const held = await post(svc.url, { model: 'held:1', messages: [{ role: 'user', content: 'x' }] });
+  t.equal(held.status, 504);
+  t.match(await held.json(), { error: { code: 'timeout', type: 'server_error' } });
+  t.ok(Date.now() - started >= 900, 'not before the limit');
+  for (let i = 0; i < 100 && upstream.open > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.equal(upstream.open, 0, 'the upstream request was closed');
+
+  // A local generation that would outlast any limit (the endless model) is stopped in its worker.
+  linkEndless(svc.config.modelsDir);
+  await fetch(`${svc.url}/openai/load/endless`);
+  const res = await post(svc.url, slowStream({ stream: false }));
   t.equal(res.status, 504);
   t.match(await res.json(), { error: { code: 'timeout' } });
   const ps = await (await fetch(`${svc.url}/openai/ps`)).json() as any[];
-  t.equal(ps.find((m) => m.id === 'bench15m').inFlight, 0, 'the generation was stopped');
+  t.equal(ps.find((m) => m.id === 'endless').inFlight, 0, 'the generation was stopped');
+  const streamed = await post(svc.url, slowStream());
+  t.equal(streamed.status, 200, 'a stream has started before the limit');
+  t.match(await streamed.text(), /"code":"timeout"/, 'and ends with a timeout error event');
 });
 
 t.test('request bodies over the limit get 413', async (t) => {

@@ -1,9 +1,9 @@
 import t from 'tap';
 import { readRest } from '../../helpers/streams.js';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { crucible } from '../../helpers/run.js';
-import { SHARED_MODELS, tempHome } from '../../helpers/service.js';
+import { linkEndless, slowStream, tempHome } from '../../helpers/service.js';
 
 t.test('SIGTERM ends in-flight streams with an error and removes service.json and the socket', async (t) => {
   const home = tempHome();
@@ -11,14 +11,14 @@ t.test('SIGTERM ends in-flight streams with an error and removes service.json an
     await crucible(home, 'service', 'stop');
     rmSync(home, { recursive: true, force: true });
   });
-  // bench15m decodes slowly enough that the stream is surely still running when the stop arrives.
+  // A stream on the endless model is surely still running when the stop arrives.
   mkdirSync(join(home, 'cache', 'models'), { recursive: true });
-  symlinkSync(join(SHARED_MODELS, 'bench15m'), join(home, 'cache', 'models', 'bench15m'));
+  linkEndless(join(home, 'cache', 'models'));
   t.equal((await crucible(home, 'service', 'start')).status, 0);
   const info = JSON.parse(readFileSync(join(home, 'service.json'), 'utf8'));
   const res = await fetch(`${info.endpoints[0]}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'bench15m', stream: true, max_tokens: 250, ignore_eos: true, temperature: 0, messages: [{ role: 'user', content: 'x' }] }),
+    body: JSON.stringify(slowStream()),
   });
   const reader = res.body!.getReader();
   await reader.read();

@@ -1,6 +1,6 @@
 import t from 'tap';
 import OpenAI from 'openai';
-import { GREEDY, startTestService, storiesOf, storyRequest } from '../../helpers/service.js';
+import { GREEDY, linkEndless, slowStream, startTestService, storyRequest } from '../../helpers/service.js';
 
 const prefix = GREEDY.slice(0, 75); // ", there was a little girl named Lily. She loved to play outside in the park."
 
@@ -61,21 +61,23 @@ t.test('raw SSE framing ends with [DONE]', async (t) => {
 
 t.test('a client that disconnects stops its generation', async (t) => {
   const svc = await startTestService(t);
+  linkEndless(svc.config.modelsDir);
   const ac = new AbortController();
   const res = await fetch(`${svc.url}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, signal: ac.signal,
-    body: JSON.stringify(storyRequest({ stream: true, max_tokens: 500, messages: [{ role: 'user', content: 'x' }] })),
+    body: JSON.stringify(slowStream()),
   });
   const reader = res.body!.getReader();
   await reader.read();
   ac.abort();
   // The lease is released once the worker has stopped the sequence.
   let info = await svc.agent.modelInfo();
-  for (let i = 0; i < 200 && storiesOf(info).inFlight > 0; i++) {
+  const endless = () => info.find((m) => m.id === 'endless')!;
+  for (let i = 0; i < 200 && endless().inFlight > 0; i++) {
     await new Promise((r) => setTimeout(r, 10));
     info = await svc.agent.modelInfo();
   }
-  t.equal(storiesOf(info).inFlight, 0, 'no request left in flight');
+  t.equal(endless().inFlight, 0, 'no request left in flight');
   const after = await fetch(`${svc.url}/v1/chat/completions`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(storyRequest()),
   });
