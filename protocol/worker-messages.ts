@@ -14,6 +14,8 @@ export interface WorkerInit {
   prefillChunk: number;
   /** Where the fused form of this model is cached; null to load the export as it is. */
   fusedDir?: string | null;
+  /** Which `.onnx` file of a folder with several to load (`q4`, `fp16`, `model_q4.onnx`); unset picks the best that runs. */
+  variant?: string;
 }
 
 /** Facts about a loaded model that the agent reports. */
@@ -27,6 +29,13 @@ export interface LoadedModelFacts {
   memoryBytes: number;
   /** Whether the session runs the fused graph (see `crucible model optimize`). */
   fused?: boolean;
+  /** The `.onnx` file loaded, relative to the model folder, and its variant name. */
+  onnxFile?: string;
+  variant?: string;
+  /** Attention form the batching follows (GroupQueryAttention needs right-padded caches). */
+  attention?: 'gqa' | 'masked';
+  /** Element type of the KV cache and logits. */
+  cacheType?: 'float32' | 'float16';
 }
 
 export interface GenerateTask {

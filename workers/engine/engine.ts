@@ -2,12 +2,15 @@ import ort from 'onnxruntime-node';
 import type { ChatMessage, SamplingParams } from '../../protocol/chat.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { LoadedModelFacts, WorkerEvent, WorkerInit } from '../../protocol/worker-messages.js';
-import { BatchCache } from './batch-cache.js';
-import { type ModelSpec, layerName, readModelSpec } from './model-spec.js';
+import { BatchCache, type CacheAlignment, type CacheType } from './batch-cache.js';
+import { checkExternalData, readGraphFacts } from './graph-facts.js';
+import { halfToFloat } from './half.js';
+import { type ModelSpec, type Variant, layerName, pickVariant, rankVariants, readModelSpec } from './model-spec.js';
 import { createSession } from './session.js';
 import { Sequence } from './sequence.js';
 import { TextCodec } from './text-codec.js';
 import { fusedOrOriginal } from '../optimize/fused-cache.js';
+import { relative } from 'node:path';
 
 const CANCELLED = { type: 'error', error: new CrucibleError('cancelled', 'the request was cancelled').toBody() } as const;
 
@@ -32,6 +35,9 @@ export class Engine {
   private readonly pastNames: string[];
   private readonly presentNames: string[];
   private running = false;
+  private readonly align: CacheAlignment;
+  private readonly cacheType: CacheType;
+  private readonly halfLogits: boolean;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -41,7 +47,11 @@ export class Engine {
     private readonly init: WorkerInit,
   ) {
     this.eos = new Set(spec.eosTokenIds);
-    this.batch = new BatchCache(spec.numKvHeads, spec.headDim);
+    this.align = facts.attention === 'gqa' ? 'right' : 'left';
+    this.cacheType = facts.cacheType ?? 'float32';
+    const logitsMeta = session.outputMetadata.find((m) => m.name === spec.names.logits);
+    this.halfLogits = logitsMeta?.isTensor === true && logitsMeta.type === 'float16';
+    this.batch = new BatchCache(spec.numKvHeads, spec.headDim, this.align, this.cacheType);
     this.pastNames = [];
     this.presentNames = [];
     for (let i = 0; i < spec.numLayers; i++) {
@@ -52,20 +62,29 @@ export class Engine {
 
   static async create(init: WorkerInit, layout?: 'hf' | 'genai'): Promise<Engine> {
     const before = process.memoryUsage().rss;
-    const chosen = init.fusedDir ? await fusedOrOriginal(init.modelDir, init.fusedDir, init.intraOpThreads) : { dir: init.modelDir, fused: false };
+    const chosen = init.fusedDir && !init.variant ? await fusedOrOriginal(init.modelDir, init.fusedDir, init.intraOpThreads) : { dir: init.modelDir, fused: false };
     const spec = readModelSpec(chosen.dir, chosen.fused ? 'genai' : layout);
     const codec = new TextCodec(chosen.dir);
-    const { session, executionProvider } = await createSession(spec.onnxPath, init.executionProvider, init.intraOpThreads);
+    const { session, executionProvider, variant, attention } = await openBest(spec, init);
+    spec.onnxPath = variant.path;
     const missing = [spec.names.inputIds, spec.names.attentionMask, layerName(spec.names.pastKey, 0)]
       .filter((n) => !session.inputNames.includes(n));
     if (missing.length > 0) {
       await session.release();
       throw new CrucibleError('model_load_failed', `${spec.onnxPath} lacks the inputs ${missing.join(', ')}: not a decoder with a KV cache`);
     }
+    const pastMeta = session.inputMetadata.find((m) => m.name === layerName(spec.names.pastKey, 0));
+    const pastType = pastMeta?.isTensor ? pastMeta.type : 'float32';
+    if (pastType !== 'float32' && pastType !== 'float16') {
+      await session.release();
+      throw new CrucibleError('model_load_failed', `${spec.onnxPath} has a ${pastType} KV cache; float32 and float16 caches are supported`);
+    }
     const facts: LoadedModelFacts = {
       contextLength: spec.contextLength, vocabSize: spec.vocabSize, numLayers: spec.numLayers,
       executionProvider, layout: spec.layout, memoryBytes: Math.max(0, process.memoryUsage().rss - before), fused: chosen.fused,
+      onnxFile: relative(init.modelDir, variant.path).split('\\').join('/'), variant: variant.name, attention, cacheType: pastType,
     };
+    if (chosen.fused) facts.onnxFile = `fused:${relative(chosen.dir, variant.path).split('\\').join('/')}`;
     return new Engine(spec, session, codec, facts, init);
   }
 
@@ -87,7 +106,7 @@ export class Engine {
     }
     return new Promise<void>((resolve) => {
       const seq = new Sequence(prompt, wanted ?? room, opts.sampling, this.codec.streamDecoder(prompt),
-        BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim), opts.cancel, opts.emit, resolve);
+        BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, 1, this.cacheType), opts.cancel, opts.emit, resolve);
       opts.emit({ type: 'start', promptTokens: prompt.length });
       this.prefilling.push(seq);
       void this.pump();
@@ -140,8 +159,8 @@ export class Engine {
     seq.prefilled = seq.pos = total;
     if (total < seq.prompt.length) return;
     this.prefilling.shift();
-    const logits = out[this.spec.names.logits];
-    seq.accept(seq.sampler.sample(logits.data as Float32Array, (n - 1) * this.spec.vocabSize, this.spec.vocabSize), this.eos);
+    const logits = this.logitsOf(out, n - 1, n - 1);
+    seq.accept(seq.sampler.sample(logits.data, logits.at, this.spec.vocabSize), this.eos);
     if (seq.done) return;
     this.batch.join(seq.cache, seq.pos);
     seq.cache = null;
@@ -167,7 +186,8 @@ export class Engine {
     const ids = new BigInt64Array(n * width);
     const positions = new BigInt64Array(n * width);
     const mask = new BigInt64Array(n * width);
-    const pads = group.map((s) => width - s.prompt.length);
+    // Left-padded for masked attention; right-padded for GroupQueryAttention, whose rows start at 0.
+    const pads = group.map((s) => (this.align === 'left' ? width - s.prompt.length : 0));
     group.forEach((seq, r) => {
       for (let i = 0; i < seq.prompt.length; i++) {
         const at = r * width + pads[r] + i;
@@ -176,19 +196,20 @@ export class Engine {
         mask[at] = 1n;
       }
     });
-    const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, n);
+    const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, n, this.cacheType);
     const out = await this.run(ids, positions, mask, n, width, empty);
-    const logits = out[this.spec.names.logits].data as Float32Array;
     const vocab = this.spec.vocabSize;
     const inGroup = new Set(group);
     for (let i = this.prefilling.length - 1; i >= 0; i--) if (inGroup.has(this.prefilling[i])) this.prefilling.splice(i, 1);
     group.forEach((seq, r) => {
       seq.prefilled = seq.pos = seq.prompt.length;
       seq.cache = null;
-      seq.accept(seq.sampler.sample(logits, (r * width + width - 1) * vocab, vocab), this.eos);
+      const last = r * width + pads[r] + seq.prompt.length - 1;
+      const logits = this.logitsOf(out, last, last);
+      seq.accept(seq.sampler.sample(logits.data, logits.at, vocab), this.eos);
     });
     // Join the whole block, then drop the rows that already finished.
-    this.batch.join(this.presentNames.map((name) => out[name]), width, pads);
+    this.batch.join(this.presentNames.map((name) => out[name]), width, group.map((s) => s.prompt.length));
     this.decoding.push(...group);
     if (group.some((s) => s.done)) this.compact();
   }
@@ -203,19 +224,33 @@ export class Engine {
       const seq = this.decoding[r];
       ids[r] = BigInt(seq.lastToken);
       positions[r] = BigInt(seq.pos);
-      mask.fill(1n, r * width + this.batch.padLeft[r], (r + 1) * width);
+      // Ones over the row's positions plus the new one: after its padding when left-aligned,
+      // from 0 when right-aligned (GroupQueryAttention counts them to find the row's length).
+      const from = r * width + this.batch.padOf(r);
+      mask.fill(1n, from, from + this.batch.lengths[r] + 1);
     }
     const views = this.batch.presentViews();
     const out = await this.run(ids, positions, mask, b, 1, this.batch.tensors, views);
     this.batch.advanceInPlace(views);
-    const logits = out[this.spec.names.logits].data as Float32Array;
     const vocab = this.spec.vocabSize;
+    const logits = this.logitsOf(out, 0, b - 1);
     for (let r = 0; r < b; r++) {
       const seq = this.decoding[r];
       seq.pos++;
-      seq.accept(seq.sampler.sample(logits, r * vocab, vocab), this.eos);
+      seq.accept(seq.sampler.sample(logits.data, logits.at + r * vocab, vocab), this.eos);
     }
     if (this.decoding.some((s) => s.done)) this.compact();
+  }
+
+  /**
+   * Float32 logits covering flat rows `first`..`last` of the output: float16 logits (q4f16 and fp16
+   * exports) are widened, and only the rows that are sampled.
+   */
+  private logitsOf(out: ort.InferenceSession.OnnxValueMapType, first: number, last: number): { data: Float32Array; at: number } {
+    const t = out[this.spec.names.logits];
+    const vocab = this.spec.vocabSize;
+    if (!this.halfLogits) return { data: t.data as Float32Array, at: first * vocab };
+    return { data: halfToFloat((t.data as Uint16Array).subarray(first * vocab, (last + 1) * vocab)), at: 0 };
   }
 
   /** Removes finished sequences from the batch. */
@@ -254,4 +289,26 @@ export class Engine {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/**
+ * Opens the model's session: the pinned variant, or the folder's variants best first for the
+ * provider, moving to the next when one cannot run there.
+ */
+async function openBest(spec: ModelSpec, init: WorkerInit): Promise<{ session: ort.InferenceSession; executionProvider: string; variant: Variant; attention: 'gqa' | 'masked' }> {
+  const device = init.executionProvider === 'cpu' || init.executionProvider === 'auto' ? 'cpu' : 'gpu';
+  const candidates = init.variant ? [pickVariant(spec.variants, init.variant)] : rankVariants(spec.variants, device);
+  const failures: string[] = [];
+  for (const variant of candidates) {
+    const graph = readGraphFacts(variant.path);
+    checkExternalData(variant.path, graph);
+    try {
+      const { session, executionProvider } = await createSession(variant.path, init.executionProvider, init.intraOpThreads);
+      return { session, executionProvider, variant, attention: graph.attention };
+    } catch (err) {
+      if (candidates.length === 1) throw err;
+      failures.push(`${variant.name}: ${(err as Error).message}`);
+    }
+  }
+  throw new CrucibleError('model_load_failed', `no variant of ${spec.dir} loads: ${failures.join('; ')}`);
 }

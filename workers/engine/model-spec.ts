@@ -10,6 +10,8 @@ export interface ModelSpec {
   dir: string;
   layout: 'hf' | 'genai';
   onnxPath: string;
+  /** Every `.onnx` file the folder offers, best first for the CPU; onnxPath is the first. */
+  variants: Variant[];
   numLayers: number;
   numKvHeads: number;
   headDim: number;
@@ -29,7 +31,44 @@ export interface ModelSpec {
   };
 }
 
+/** One `.onnx` file of a model folder: `model_q4.onnx` is variant `q4`, `model.onnx` is `fp32`. */
+export interface Variant {
+  name: string;
+  path: string;
+}
+
 type Json = Record<string, any>;
+
+export const variantName = (file: string): string => {
+  const stem = file.replace(/^.*[\\/]/, '').replace(/\.onnx$/, '');
+  return stem === 'model' ? 'fp32' : stem.replace(/^model_/, '');
+};
+
+/**
+ * How good each known variant is on each kind of device, best first: full precision where the
+ * provider has fast kernels for it, then the quantized forms. CPUs have no fast float16 kernels,
+ * so float16 variants come last there; GPUs prefer them.
+ */
+const ORDER: Record<'cpu' | 'gpu', string[]> = {
+  cpu: ['fp32', 'quantized', 'int8', 'uint8', 'q8', 'q4', 'int4', 'bnb4', 'q4f16', 'fp16'],
+  gpu: ['fp16', 'q4f16', 'fp32', 'q4', 'int4', 'quantized', 'int8', 'uint8', 'q8', 'bnb4'],
+};
+
+/** The folder's variants ordered best first for a device kind. */
+export function rankVariants(variants: Variant[], device: 'cpu' | 'gpu'): Variant[] {
+  const rank = (v: Variant) => { const i = ORDER[device].indexOf(v.name); return i < 0 ? ORDER[device].length : i; };
+  return [...variants].sort((a, b) => rank(a) - rank(b) || a.name.localeCompare(b.name));
+}
+
+/** Picks a variant by name (`q4`) or file name (`model_q4.onnx`); an unknown one is an error listing the choices. */
+export function pickVariant(variants: Variant[], wanted: string): Variant {
+  const w = wanted.toLowerCase();
+  const found = variants.find((v) => v.name.toLowerCase() === w || v.path.toLowerCase().endsWith(`/${w}`) || v.path.toLowerCase().endsWith(`/${w}.onnx`));
+  if (!found) {
+    throw new CrucibleError('invalid_request', `no variant '${wanted}' in this model; it has ${variants.map((v) => v.name).join(', ')}`, 'variant');
+  }
+  return found;
+}
 
 function readJson(path: string): Json {
   try {
@@ -59,10 +98,12 @@ function fromGenai(dir: string): ModelSpec {
   const inputs = d.inputs ?? {};
   const outputs = d.outputs ?? {};
   const heads = need(d.num_attention_heads, 'decoder.num_attention_heads', file);
+  const onnxPath = join(dir, typeof d.filename === 'string' ? d.filename : 'model.onnx');
   return {
     dir,
     layout: 'genai',
-    onnxPath: join(dir, typeof d.filename === 'string' ? d.filename : 'model.onnx'),
+    onnxPath,
+    variants: [{ name: variantName(onnxPath), path: onnxPath }],
     numLayers: need(d.num_hidden_layers, 'decoder.num_hidden_layers', file),
     numKvHeads: need(d.num_key_value_heads ?? heads, 'decoder.num_key_value_heads', file),
     headDim: need(d.head_size ?? (d.hidden_size ? d.hidden_size / heads : undefined), 'decoder.head_size', file),
@@ -90,17 +131,17 @@ function fromHf(dir: string): ModelSpec {
   const gen = existsSync(join(dir, 'generation_config.json')) ? readJson(join(dir, 'generation_config.json')) : {};
   const heads = need(c.num_attention_heads, 'num_attention_heads', file);
   const onnxDir = join(dir, 'onnx');
-  let onnxPath = join(onnxDir, 'model.onnx');
-  if (!existsSync(onnxPath) && existsSync(onnxDir)) {
-    const found = readdirSync(onnxDir).filter((f) => f.endsWith('.onnx')).sort();
-    if (found.length > 0) onnxPath = join(onnxDir, found[0]);
-  }
-  if (!existsSync(onnxPath) && existsSync(join(dir, 'model.onnx'))) onnxPath = join(dir, 'model.onnx');
+  const files = [onnxDir, dir].flatMap((d) => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.onnx')).map((f) => join(d, f)) : []));
+  // onnx/ wins over the folder root when both hold models.
+  const inOnnx = files.filter((f) => f.startsWith(onnxDir + '/') || f.startsWith(onnxDir + '\\'));
+  const variants = rankVariants((inOnnx.length > 0 ? inOnnx : files).map((path) => ({ name: variantName(path), path })), 'cpu');
+  const onnxPath = variants[0]?.path ?? join(onnxDir, 'model.onnx');
   const eos = asIds(gen.eos_token_id ?? c.eos_token_id);
   return {
     dir,
     layout: 'hf',
     onnxPath,
+    variants: variants.length > 0 ? variants : [{ name: 'fp32', path: onnxPath }],
     numLayers: need(c.num_hidden_layers, 'num_hidden_layers', file),
     numKvHeads: need(c.num_key_value_heads ?? heads, 'num_key_value_heads', file),
     headDim: need(c.head_dim ?? (c.hidden_size ? c.hidden_size / heads : undefined), 'head_dim', file),

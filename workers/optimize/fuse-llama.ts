@@ -1,18 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { CrucibleError } from '../../protocol/errors.js';
 import { type ModelSpec, layerName } from '../engine/model-spec.js';
-import { GraphBuilder, type Node, SourceGraph, onnx, valueInfo } from './onnx-graph.js';
+import { readLlamaWeights, transpose } from './llama-weights.js';
+import { GraphBuilder, onnx, valueInfo } from './onnx-graph.js';
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 const INT32 = onnx.TensorProto.DataType.INT32;
-
-interface Layer {
-  q: Float32Array; k: Float32Array; v: Float32Array; o: Float32Array;
-  gate: Float32Array; up: Float32Array; down: Float32Array;
-  attnNorm: Float32Array; ffnNorm: Float32Array;
-}
 
 export interface FusedModel {
   bytes: Uint8Array;
@@ -21,8 +13,6 @@ export interface FusedModel {
   nodeCountBefore: number;
   nodeCountAfter: number;
 }
-
-const fail = (why: string) => new CrucibleError('invalid_request', `cannot fuse this model: ${why}`, 'name');
 
 /** Repeats each KV head's columns so query head h reads KV head floor(h / group). */
 function expandHeads(w: Float32Array, rows: number, kvHeads: number, heads: number, hd: number): Float32Array {
@@ -52,11 +42,6 @@ function concatColumns(rows: number, parts: { data: Float32Array; cols: number }
   return out;
 }
 
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c];
-  return out;
-}
 
 /**
  * Rewrites a plain Llama-family export (separate q/k/v/o, gate/up/down, RMSNorm, rotary) into a
@@ -65,60 +50,12 @@ function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
  * found by tracing the graph, not by names; anything that does not fit is refused.
  */
 export function fuseLlama(spec: ModelSpec): FusedModel {
-  const src = new SourceGraph(spec.onnxPath);
-  const cfgPath = join(spec.dir, 'config.json');
-  const cfg = existsSync(cfgPath) ? JSON.parse(readFileSync(cfgPath, 'utf8')) : {};
-  const H = Number(cfg.num_attention_heads ?? 0) || inferHeads(spec);
-  const Hk = spec.numKvHeads;
-  const hd = spec.headDim;
-  const theta = Number(cfg.rope_theta ?? 10000);
-  const eps = Number(cfg.rms_norm_eps ?? 1e-5);
-  if (cfg.rope_scaling) throw fail('rope scaling is not supported');
-
-  const weightOf = (n: Node) => src.weight((n.input ?? [])[1] ?? '');
-  const matmuls = src.nodes.filter((n) => n.opType === 'MatMul' && weightOf(n)?.dims.length === 2);
-  const norms = src.nodes.filter((n) => n.opType === 'Mul' && (n.input ?? []).some((i) => src.weight(i)?.dims.length === 1));
-  const gather = src.nodes.find((n) => n.opType === 'Gather' && src.weight((n.input ?? [])[0] ?? '') !== undefined);
-  if (!gather) throw fail('no embedding lookup found');
-  const lm = matmuls[matmuls.length - 1];
-  const layers = matmuls.slice(0, -1);
-  const L = spec.numLayers;
-  if (layers.length !== 7 * L) throw fail(`expected 7 weight matrices per layer, found ${layers.length} for ${L} layers`);
-  if (norms.length !== 2 * L + 1) throw fail(`expected ${2 * L + 1} RMSNorm weights, found ${norms.length}`);
-  if (src.nodes.some((n) => n.opType === 'Add' && (n.input ?? []).some((i) => src.weight(i)?.dims.length === 1))) {
-    throw fail('projection biases are not supported');
-  }
-  const normWeight = (n: Node) => src.weight((n.input ?? []).find((i) => src.weight(i)?.dims.length === 1)!)!.data;
-  const hidden = weightOf(layers[0])!.dims[0];
-  const ffn = Math.max(...layers.map((m) => weightOf(m)!.dims[1]));
-
-  const parsed: Layer[] = [];
-  for (let i = 0; i < L; i++) {
-    const group = layers.slice(7 * i, 7 * i + 7);
-    const pk = layerName(spec.names.presentKey, i);
-    const pv = layerName(spec.names.presentValue, i);
-    const targets = new Set([pk, pv]);
-    const proj = group.slice(0, 3);
-    const reach = proj.map((m) => src.reaches(m.output![0], targets));
-    const k = proj.find((_, j) => reach[j].has(pk) && !reach[j].has(pv));
-    const v = proj.find((_, j) => reach[j].has(pv) && !reach[j].has(pk));
-    const q = proj.find((m) => m !== k && m !== v);
-    if (!q || !k || !v) throw fail(`layer ${i}: cannot tell q, k and v apart`);
-    const ffnPair = group.slice(4, 6);
-    const gate = ffnPair.find((m) => src.feeds(m.output![0], 'Sigmoid'));
-    const up = ffnPair.find((m) => m !== gate);
-    if (!gate || !up) throw fail(`layer ${i}: cannot find the gated feed-forward`);
-    parsed.push({
-      q: weightOf(q)!.data, k: weightOf(k)!.data, v: weightOf(v)!.data, o: weightOf(group[3])!.data,
-      gate: weightOf(gate)!.data, up: weightOf(up)!.data, down: weightOf(group[6])!.data,
-      attnNorm: normWeight(norms[2 * i]), ffnNorm: normWeight(norms[2 * i + 1]),
-    });
-  }
-
+  const w = readLlamaWeights(spec);
+  const { src, H, Hk, hd, theta, eps, hidden, ffn, layers: parsed, gather } = w;
   const b = new GraphBuilder();
   const table = src.weight(gather.input![0])!;
   const tiedColumns = Number(gather.attribute?.find((a) => a.name === 'axis')?.i ?? 0) === 1;
-  const lmW = weightOf(lm)!;
+  const lmW = w.lm;
   const LM = b.weight('lm_head', lmW.dims, lmW.data);
   // A table stored [hidden, vocab] and shared with the output layer is gathered by column, so
   // the weights are not duplicated.
@@ -189,13 +126,7 @@ export function fuseLlama(spec: ModelSpec): FusedModel {
     const [down] = b.op('MatMul', [act, b.weight(`down.${i}`, [ffn, hidden], layer.down)]);
     [x] = b.op('Add', [x1, down]);
   });
-  const [xf] = b.op('SimplifiedLayerNormalization', [x, b.weight('final_norm', [hidden], normWeight(norms[2 * L]))], { axis: -1, epsilon: eps });
+  const [xf] = b.op('SimplifiedLayerNormalization', [x, b.weight('final_norm', [hidden], w.finalNorm)], { axis: -1, epsilon: eps });
   b.op('MatMul', [xf, LM], {}, 1, '', [n.logits]);
   return { bytes: b.encode(inputs, outputs), kvHeads: H, nodeCountBefore: src.nodes.length, nodeCountAfter: b.nodes.length };
-}
-
-function inferHeads(spec: ModelSpec): number {
-  const genai = join(spec.dir, 'genai_config.json');
-  if (existsSync(genai)) return Number(JSON.parse(readFileSync(genai, 'utf8')).model?.decoder?.num_attention_heads ?? 0);
-  throw fail('the number of attention heads is unknown');
 }

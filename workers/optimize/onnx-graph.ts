@@ -80,7 +80,7 @@ export class GraphBuilder {
   readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private count = 0;
 
-  weight(name: string, dims: number[], data: Float32Array | Int32Array | BigInt64Array, type = onnx.TensorProto.DataType.FLOAT): string {
+  weight(name: string, dims: number[], data: Float32Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array, type = onnx.TensorProto.DataType.FLOAT): string {
     this.initializers.push({ name, dims, dataType: type, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
     return name;
   }
@@ -97,14 +97,40 @@ export class GraphBuilder {
     return outs;
   }
 
-  encode(inputs: onnxProto.onnx.IValueInfoProto[], outputs: onnxProto.onnx.IValueInfoProto[]): Uint8Array {
+  encode(inputs: onnxProto.onnx.IValueInfoProto[], outputs: onnxProto.onnx.IValueInfoProto[], producer = 'crucible-fuse'): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: 8,
-      producerName: 'crucible-fuse',
+      producerName: producer,
       opsetImport: [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }],
-      graph: { name: 'fused', node: this.nodes, initializer: this.initializers, input: inputs, output: outputs },
+      graph: { name: producer, node: this.nodes, initializer: this.initializers, input: inputs, output: outputs },
     });
     return onnx.ModelProto.encode(model).finish();
+  }
+
+  /**
+   * Encodes with the larger initializers moved into one external data file (`location`, beside
+   * the graph), as exports over 2 GB must and many onnx-community ones do.
+   */
+  encodeExternal(inputs: onnxProto.onnx.IValueInfoProto[], outputs: onnxProto.onnx.IValueInfoProto[], location: string, producer = 'crucible-fuse', minBytes = 1024): { graph: Uint8Array; data: Uint8Array } {
+    const parts: Uint8Array[] = [];
+    let offset = 0;
+    for (const t of this.initializers) {
+      const raw = t.rawData as Uint8Array;
+      if (!raw || raw.byteLength < minBytes) continue;
+      // Aligned so the runtime can map each tensor in place.
+      const pad = (64 - (offset % 64)) % 64;
+      if (pad) parts.push(new Uint8Array(pad));
+      offset += pad;
+      parts.push(raw);
+      t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+      t.externalData = [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(raw.byteLength) }];
+      t.rawData = new Uint8Array(0);
+      offset += raw.byteLength;
+    }
+    const data = new Uint8Array(offset);
+    let at = 0;
+    for (const p of parts) { data.set(p, at); at += p.byteLength; }
+    return { graph: this.encode(inputs, outputs, producer), data };
   }
 }
 
