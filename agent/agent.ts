@@ -135,7 +135,7 @@ export class Agent implements CrucibleApi {
           `execution provider '${req.ep}' cannot run on this machine; available: ${usable.join(', ')}`, 'ep');
       }
     }
-    const entry = await this.registry.load(req.name, { ttl: req.ttl, ep: req.ep });
+    const entry = await this.registry.load(req.name, { ttl: req.ttl, ep: req.ep, variant: req.variant });
     return { model: entry.id };
   }
 

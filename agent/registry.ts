@@ -7,7 +7,7 @@ import type { Runner } from './model-runner.js';
 export interface RegistryDeps {
   modelsDir: string;
   /** Starts a model's workers; the real one spawns a piscina pool, tests may pass their own. */
-  startRunner(entry: ModelEntry, ep: string): Promise<Runner>;
+  startRunner(entry: ModelEntry, ep: string, variant?: string): Promise<Runner>;
   defaultEp: string;
   /** Seconds a loaded model may sit idle before it is unloaded. */
   defaultTtl: number;
@@ -29,6 +29,8 @@ interface Slot {
   runner: Runner | null;
   error: string | null;
   ep: string;
+  /** The variant a load pinned; unset follows the folder's crucible.json, then the best that runs. */
+  variant?: string;
   ttl: number;
   inFlight: number;
   lastUsed: number;
@@ -102,6 +104,8 @@ export class Registry {
         contextLength: slot?.runner?.facts.contextLength ?? null,
         memoryBytes: slot?.runner?.facts.memoryBytes ?? null,
         fused: slot?.runner ? Boolean(slot.runner.facts.fused) : null,
+        variant: slot?.runner?.facts.variant ?? null,
+        onnxFile: slot?.runner?.facts.onnxFile ?? null,
         inFlight: slot?.inFlight ?? 0,
         queued: slot?.queue.length ?? 0,
         expiresInSeconds: slot?.state === 'loaded' && slot.inFlight === 0
@@ -161,7 +165,7 @@ export class Registry {
     });
   }
 
-  async load(name: string, opts: { ttl?: number; ep?: string }): Promise<ModelEntry> {
+  async load(name: string, opts: { ttl?: number; ep?: string; variant?: string }): Promise<ModelEntry> {
     const entry = this.resolve(name);
     const slot = await this.ensureLoaded(entry, opts);
     if (opts.ttl !== undefined) slot.ttl = opts.ttl;
@@ -185,11 +189,14 @@ export class Registry {
     await Promise.all([...this.slots.values()].map((s) => this.unload(s.entry.id, force).catch(() => {})));
   }
 
-  private async ensureLoaded(entry: ModelEntry, opts: { ttl?: number; ep?: string }): Promise<Slot> {
+  private async ensureLoaded(entry: ModelEntry, opts: { ttl?: number; ep?: string; variant?: string }): Promise<Slot> {
     let slot = this.slots.get(entry.id);
     const ep = opts.ep ?? slot?.ep ?? this.deps.defaultEp;
-    if (slot?.state === 'loaded' && opts.ep && slot.ep !== opts.ep) {
-      // A different provider means a new session: reload once the model is idle.
+    const variant = opts.variant ?? slot?.variant;
+    const otherVariant = opts.variant !== undefined && slot?.runner?.facts.variant !== undefined && slot.runner.facts.variant !== opts.variant
+      && !slot.runner.facts.onnxFile?.endsWith(`/${opts.variant}`);
+    if (slot?.state === 'loaded' && ((opts.ep && slot.ep !== opts.ep) || otherVariant)) {
+      // A different provider or variant means a new session: reload once the model is idle.
       await this.unload(entry.id, false);
       slot = undefined;
     }
@@ -199,12 +206,14 @@ export class Registry {
       return slot;
     }
     await this.makeRoom();
+    // A load reads the folder's crucible.json afresh: settings changed since the last load apply.
+    entry = resolveEntry(this.refresh(), entry.id) ?? entry;
     const fresh: Slot = {
-      entry, state: 'loading', loading: null, runner: null, error: null, ep, ttl: opts.ttl ?? this.deps.defaultTtl,
+      entry, state: 'loading', loading: null, runner: null, error: null, ep, variant, ttl: opts.ttl ?? this.deps.defaultTtl,
       inFlight: 0, lastUsed: this.now(), timer: null, idleWaiters: [], queue: [],
     };
     this.slots.set(entry.id, fresh);
-    fresh.loading = this.deps.startRunner(entry, ep);
+    fresh.loading = this.deps.startRunner(entry, ep, variant);
     try {
       fresh.runner = await fresh.loading;
       fresh.state = 'loaded';

@@ -67,7 +67,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
       return entry.external ? 64 : entry.task !== 'chat' ? replicas : maxBatch * replicas;
     },
     externals: () => externals.list(),
-    startRunner: async (entry, ep) => {
+    startRunner: async (entry, ep, variant) => {
       const t0 = performance.now();
       const { maxBatch, replicas, threads } = settingsFor(entry, config);
       const runner = entry.external ? new ProxyRunner(entry.external) : entry.task !== 'chat'
@@ -79,6 +79,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
         maxBatch,
         prefillChunk: config.prefillChunk,
         replicas,
+        variant: variant ?? entry.settings.variant,
         fusedDir: config.fuse === '0' || entry.settings.fuse === false ? null : join(config.modelsDir, '.fused', entry.folder.replace(/\//g, '-')),
       }).catch((err) => {
         log.error({ model: entry.id, error: (err as Error).message }, 'model failed to load');

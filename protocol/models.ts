@@ -15,6 +15,9 @@ export interface ModelInfo {
   contextLength: number | null;
   /** Whether the loaded session runs the fused graph; null when not loaded. */
   fused: boolean | null;
+  /** Which `.onnx` variant of the folder is loaded (`fp32`, `q4`, `q4f16`, ...) and its file; null when not loaded. */
+  variant: string | null;
+  onnxFile: string | null;
   /** Resident memory the model's session added when it loaded; null when not loaded. */
   memoryBytes: number | null;
   /** Requests being served now. */
@@ -58,6 +61,8 @@ export interface LoadRequest {
   name: string;
   ttl?: number;
   ep?: string;
+  /** Pins one `.onnx` file of a folder with several (`q4`, `fp16`, `model_q4.onnx`). */
+  variant?: string;
 }
 
 export interface UnloadRequest {
@@ -73,10 +78,15 @@ export function parseLoadRequest(input: unknown): LoadRequest {
   const body = requireObject(input, 'body');
   const ep = body.ep;
   if (ep !== undefined && ep !== null && typeof ep !== 'string') throw invalid('ep', "'ep' must be a string");
+  const variant = body.variant;
+  if (variant !== undefined && variant !== null && (typeof variant !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(variant))) {
+    throw invalid('variant', "'variant' must be a variant name such as q4 or a file name such as model_q4.onnx");
+  }
   return {
     name: requireModelName(body, 'name'),
     ttl: optionalInteger(body, 'ttl', 1, 31_536_000),
     ep: typeof ep === 'string' && ep.length > 0 ? ep.toLowerCase() : undefined,
+    ...(typeof variant === 'string' && variant.length > 0 ? { variant } : {}),
   };
 }
 

@@ -20,7 +20,7 @@ const HELP = `Usage: crucible [--home DIR] <command>
   service logs [--lines N] [--follow]     the agent's structured log
   model list                      the catalog, with what is cached
   model download <alias|id>       download a catalog model with a progress bar
-  model load <name> [--ttl S] [--ep EP]
+  model load <name> [--ttl S] [--ep EP] [--variant V]
   model optimize <name>           write <name>-fused: the graph rewritten into fused kernels, verified
   model unload <name> [--force]
   cache location                  where models are stored
@@ -45,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     options: {
       home: { type: 'string' }, help: { type: 'boolean', short: 'h' }, force: { type: 'boolean' },
-      ttl: { type: 'string' }, ep: { type: 'string' }, lines: { type: 'string' }, follow: { type: 'boolean' },
+      ttl: { type: 'string' }, ep: { type: 'string' }, variant: { type: 'string' }, lines: { type: 'string' }, follow: { type: 'boolean' },
       'api-keys-file': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
     },
     allowPositionals: true,
@@ -91,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     });
     case 'model load': return withClient(home, async (c) => {
-      const r = await c.load(rest[0] ?? '', { ttl: values.ttl ? Number(values.ttl) : undefined, ep: values.ep as string | undefined });
+      const r = await c.load(rest[0] ?? '', { ttl: values.ttl ? Number(values.ttl) : undefined, ep: values.ep as string | undefined, variant: values.variant as string | undefined });
       console.log(`Loaded ${r.model}`);
       return 0;
     });

@@ -76,10 +76,11 @@ export class HttpClient {
   modelInfo = () => this.json<ModelInfo[]>('GET', '/openai/ps');
   cachedModels = () => this.json<string[]>('GET', '/openai/models');
   loadedModels = () => this.json<string[]>('GET', '/openai/loadedmodels');
-  load = (name: string, opts: { ttl?: number; ep?: string } = {}) => {
+  load = (name: string, opts: { ttl?: number; ep?: string; variant?: string } = {}) => {
     const q = new URLSearchParams();
     if (opts.ttl !== undefined) q.set('ttl', String(opts.ttl));
     if (opts.ep !== undefined) q.set('ep', opts.ep);
+    if (opts.variant !== undefined) q.set('variant', opts.variant);
     return this.json<{ model: string }>('GET', `/openai/load/${encodeURIComponent(name)}?${q}`);
   };
   unload = (name: string, force = false) =>

@@ -119,7 +119,7 @@ export class PipeClient {
   modelInfo = () => this.request<ModelInfo[]>('models.info', null);
   cachedModels = () => this.request<string[]>('models.cached', null);
   loadedModels = () => this.request<string[]>('models.loaded', null);
-  load = (name: string, opts: { ttl?: number; ep?: string } = {}) => this.request<{ model: string }>('models.load', { name, ...opts });
+  load = (name: string, opts: { ttl?: number; ep?: string; variant?: string } = {}) => this.request<{ model: string }>('models.load', { name, ...opts });
   unload = (name: string, force = false) => this.request<{ model: string }>('models.unload', { name, force });
   countTokens = (body: { model: string; messages: unknown[] }) => this.request<TokenCount>('tokenizer.count', body);
   predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }) =>

@@ -76,7 +76,7 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   app.get('/openai/status', async (c) => c.json(await api.status()));
 
   app.get('/openai/load/:name', async (c) =>
-    c.json(await api.load(parseLoadRequest({ name: c.req.param('name'), ttl: int(c.req.query('ttl')), ep: c.req.query('ep') }))));
+    c.json(await api.load(parseLoadRequest({ name: c.req.param('name'), ttl: int(c.req.query('ttl')), ep: c.req.query('ep'), variant: c.req.query('variant') }))));
   app.get('/openai/unload/:name', async (c) =>
     c.json(await api.unload(parseUnloadRequest({ name: c.req.param('name'), force: flag(c.req.query('force')) }))));
   app.get('/openai/unloadall', async (c) => c.json(await api.unloadAll()));

@@ -75,6 +75,11 @@ export class Engine {
     }
     const pastMeta = session.inputMetadata.find((m) => m.name === layerName(spec.names.pastKey, 0));
     const pastType = pastMeta?.isTensor ? pastMeta.type : 'float32';
+    // The graph's own cache shape wins over the folder's config: variants of one model may differ
+    // (a builder graph widens narrow heads).
+    const shape = pastMeta?.isTensor ? pastMeta.shape : [];
+    if (typeof shape[1] === 'number' && shape[1] > 0) spec.numKvHeads = shape[1];
+    if (typeof shape[3] === 'number' && shape[3] > 0) spec.headDim = shape[3];
     if (pastType !== 'float32' && pastType !== 'float16') {
       await session.release();
       throw new CrucibleError('model_load_failed', `${spec.onnxPath} has a ${pastType} KV cache; float32 and float16 caches are supported`);

@@ -103,7 +103,7 @@ function fromGenai(dir: string): ModelSpec {
     dir,
     layout: 'genai',
     onnxPath,
-    variants: [{ name: variantName(onnxPath), path: onnxPath }],
+    variants: [{ name: 'default', path: onnxPath }],
     numLayers: need(d.num_hidden_layers, 'decoder.num_hidden_layers', file),
     numKvHeads: need(d.num_key_value_heads ?? heads, 'decoder.num_key_value_heads', file),
     headDim: need(d.head_size ?? (d.hidden_size ? d.hidden_size / heads : undefined), 'decoder.head_size', file),

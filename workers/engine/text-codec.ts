@@ -8,13 +8,46 @@ import { CrucibleError } from '../../protocol/errors.js';
 // Used only when a model ships no chat template: the plain concatenation base models expect.
 const FALLBACK_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% if not loop.last %}\n{% endif %}{% endfor %}";
 
+/**
+ * Foundry's `inference_model.json` prompt template: one pattern per role with `{Content}`, and
+ * `prompt` for the last user message, which ends with the assistant's opening.
+ */
+interface FoundryTemplate { system?: string | null; user?: string | null; assistant?: string | null; prompt?: string | null }
+
+function readFoundryTemplate(dir: string): FoundryTemplate | null {
+  const path = join(dir, 'inference_model.json');
+  if (!existsSync(path)) return null;
+  try {
+    const t = JSON.parse(readFileSync(path, 'utf8')).PromptTemplate;
+    return t && typeof t === 'object' && (typeof t.prompt === 'string' || typeof t.user === 'string') ? t as FoundryTemplate : null;
+  } catch (err) {
+    throw new CrucibleError('model_load_failed', `cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+function renderFoundry(t: FoundryTemplate, messages: ChatMessage[]): string {
+  const fill = (pattern: string | null | undefined, content: string) => (pattern ?? '{Content}').split('{Content}').join(content);
+  const text = (m: ChatMessage) => (typeof m.content === 'string' ? m.content : '');
+  let out = '';
+  messages.forEach((m, i) => {
+    const last = i === messages.length - 1;
+    if (last && m.role === 'user' && t.prompt) { out += fill(t.prompt, text(m)); return; }
+    const pattern = m.role === 'system' ? t.system : m.role === 'assistant' ? t.assistant : t.user;
+    out += fill(pattern, text(m));
+    // Any other last message still hands the turn to the assistant.
+    if (last && t.assistant) out += t.assistant.split('{Content}')[0];
+  });
+  return out;
+}
+
 const tokenText = (t: unknown): string | undefined =>
   typeof t === 'string' ? t : t && typeof t === 'object' && typeof (t as any).content === 'string' ? (t as any).content : undefined;
 
 /** The model's tokenizer and chat template: messages to prompt ids, ids back to text. */
 export class TextCodec {
   private readonly tokenizer: Tokenizer;
-  private readonly template: Template;
+  private readonly template: Template | null;
+  private readonly foundry: FoundryTemplate | null;
   private readonly specials: Record<string, string | undefined>;
 
   constructor(dir: string) {
@@ -31,8 +64,10 @@ export class TextCodec {
     const source = typeof config.chat_template === 'string' ? config.chat_template
       : Array.isArray(config.chat_template) ? (config.chat_template as { name: string; template: string }[]).find((t) => t.name === 'default')?.template
       : undefined;
+    // A folder without a chat template may carry Foundry's prompt template instead.
+    this.foundry = source ? null : readFoundryTemplate(dir);
     try {
-      this.template = new Template(source ?? FALLBACK_TEMPLATE);
+      this.template = this.foundry ? null : new Template(source ?? FALLBACK_TEMPLATE);
     } catch (err) {
       throw new CrucibleError('model_load_failed', `the chat template in ${dir} does not parse: ${(err as Error).message}`);
     }
@@ -45,8 +80,9 @@ export class TextCodec {
   }
 
   renderPrompt(messages: ChatMessage[]): string {
+    if (this.foundry) return renderFoundry(this.foundry, messages);
     try {
-      return this.template.render({ messages, add_generation_prompt: true, ...this.specials });
+      return this.template!.render({ messages, add_generation_prompt: true, ...this.specials });
     } catch (err) {
       throw new CrucibleError('invalid_request', `the model's chat template rejected the messages: ${(err as Error).message}`, 'messages');
     }

@@ -13,7 +13,7 @@ export interface OptimizeResult {
   maxAbsDiff: number;
 }
 
-const CARRIED = ['tokenizer.json', 'tokenizer_config.json', 'config.json', 'generation_config.json', 'special_tokens_map.json'];
+const CARRIED = ['tokenizer.json', 'tokenizer_config.json', 'config.json', 'generation_config.json', 'special_tokens_map.json', 'inference_model.json'];
 
 /**
  * Writes a fused copy of a model folder to `outDir` (ONNX Runtime GenAI layout, so the engine
