@@ -22,6 +22,8 @@ const HELP = `Usage: crucible [--home DIR] <command>
   model download <alias|id>       download a catalog model with a progress bar
   model load <name> [--ttl S] [--ep EP] [--variant V]
   model optimize <name>           write <name>-fused: the graph rewritten into fused kernels, verified
+  model optimize <name> --int4 [--block-size 32] [--accuracy-level 4] [--min-agreement 0.9]
+                                  write <name>-int4 (4-bit MatMulNBits), after reporting its greedy-token agreement
   model unload <name> [--force]
   cache location                  where models are stored
   cache list                      models in the cache and their state
@@ -45,7 +47,8 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     options: {
       home: { type: 'string' }, help: { type: 'boolean', short: 'h' }, force: { type: 'boolean' },
-      ttl: { type: 'string' }, ep: { type: 'string' }, variant: { type: 'string' }, lines: { type: 'string' }, follow: { type: 'boolean' },
+      ttl: { type: 'string' }, ep: { type: 'string' }, variant: { type: 'string' }, int4: { type: 'boolean' },
+      'block-size': { type: 'string' }, 'accuracy-level': { type: 'string' }, 'min-agreement': { type: 'string' }, lines: { type: 'string' }, follow: { type: 'boolean' },
       'api-keys-file': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
     },
     allowPositionals: true,
@@ -79,7 +82,11 @@ async function main(argv: string[]): Promise<number> {
     });
     case 'model list': return withClient(home, modelList);
     case 'model download': return withClient(home, (c) => modelDownload(c, rest[0] ?? ''));
-    case 'model optimize': return withClient(home, (c) => modelOptimize(c, rest[0] ?? ''));
+    case 'model optimize': return withClient(home, (c) => modelOptimize(c, rest[0] ?? '', values.int4 ? {
+      blockSize: values['block-size'] ? Number(values['block-size']) : undefined,
+      accuracyLevel: values['accuracy-level'] ? Number(values['accuracy-level']) as 0 | 4 : undefined,
+      minAgreement: values['min-agreement'] ? Number(values['min-agreement']) : undefined,
+    } : undefined));
     case 'cache location': return withClient(home, async (c) => {
       console.log((await c.status()).ModelDirPath);
       return 0;

@@ -1,7 +1,7 @@
 import { floatToHalf } from '../engine/half.js';
 import { type ModelSpec, layerName } from '../engine/model-spec.js';
 import { type Int4Matrix, blocksOf, dequantizeInt4, quantizeInt4 } from './int4.js';
-import { type LlamaWeights, embeddingRows } from './llama-weights.js';
+import { type LlamaWeights, embeddingRows, transpose as transposed } from './llama-weights.js';
 import { GraphBuilder, onnx, valueInfo } from './onnx-graph.js';
 
 const { FLOAT, FLOAT16, INT64, INT32, UINT8 } = onnx.TensorProto.DataType;
@@ -18,8 +18,10 @@ export interface BuilderOptions {
     /** 0: float activations; 4: int8 activations (what Foundry's CPU models use). */
     accuracyLevel: 0 | 1 | 2 | 3 | 4;
     zeroPoints: boolean;
-    /** Quantize the output layer too (the embedding table stays float for its lookup). */
+    /** Quantize the output layer too. */
     lmHead: boolean;
+    /** Look embeddings up in a 4-bit table (GatherBlockQuantized), as the builder does for int4 tied embeddings. */
+    embeddings?: boolean;
   } | null;
   /**
    * With int4 set: write float MatMuls of the dequantized weights instead, the float reference a
@@ -99,6 +101,26 @@ export function buildGenaiGraph(spec: ModelSpec, w: LlamaWeights, opts: BuilderO
     return b.op('MatMulNBits', inputs, { K, N, bits: 4, block_size: q.blockSize, accuracy_level: opts.int4.accuracyLevel }, 1, 'com.microsoft')[0];
   };
 
+  /**
+   * The embedding lookup: float rows, or 4-bit rows in MatMulNBits' layout (each vocabulary row
+   * quantized in blocks along the hidden size, zero point 8) when the hidden size fills whole blocks.
+   */
+  const embed = (): string[] => {
+    const rows = embeddingRows(w);
+    const bs = opts.int4?.blockSize ?? 0;
+    if (!opts.int4?.embeddings || opts.dequantizedReference || hidden % bs !== 0) {
+      const table = opts.int4?.embeddings && opts.dequantizedReference && hidden % bs === 0
+        ? transposed(dequantizeInt4(quantizeInt4(transposed(rows, spec.vocabSize, hidden), hidden, spec.vocabSize, bs, false)), hidden, spec.vocabSize)
+        : rows;
+      return b.op('Gather', [b.weight('embed_tokens', [spec.vocabSize, hidden], table), n.inputIds]);
+    }
+    const q = quantizeInt4(transposed(rows, spec.vocabSize, hidden), hidden, spec.vocabSize, bs, false);
+    return b.op('GatherBlockQuantized', [
+      b.weight('embed_tokens.qweight', [spec.vocabSize, hidden / 2], q.packed, UINT8), n.inputIds,
+      b.weight('embed_tokens.scales', [spec.vocabSize, hidden / bs], q.scales),
+    ], { gather_axis: 0, quantize_axis: 1, block_size: bs, bits: 4 }, 1, 'com.microsoft');
+  };
+
   // Rotary angles of the real frequencies; the widened dimensions hold zeros and are not rotated.
   const half = wide / 2;
   const ctx = spec.contextLength;
@@ -122,7 +144,7 @@ export function buildGenaiGraph(spec: ModelSpec, w: LlamaWeights, opts: BuilderO
   const [total64] = b.op('Gather', [shape, b.weight('index_1', [], BigInt64Array.from([1n]), INT64)], { axis: 0 });
   const [totalLen] = b.op('Cast', [total64], { to: INT32 });
 
-  const [emb] = b.op('Gather', [b.weight('embed_tokens', [spec.vocabSize, hidden], embeddingRows(w)), n.inputIds]);
+  const [emb] = embed();
   const inputs = [valueInfo(n.inputIds, INT64, ['batch', 'seq']), valueInfo(n.attentionMask, INT64, ['batch', 'total'])];
   const outputs = [valueInfo(n.logits, io, ['batch', 'seq', spec.vocabSize])];
   const norm = (x: string, gamma: Float32Array, name: string) =>
