@@ -104,6 +104,7 @@ export class Registry {
         contextLength: slot?.runner?.facts.contextLength ?? null,
         memoryBytes: slot?.runner?.facts.memoryBytes ?? null,
         fused: slot?.runner ? Boolean(slot.runner.facts.fused) : null,
+        sessionMemoryBytes: slot?.runner?.facts.sessionMemoryBytes ?? null,
         variant: slot?.runner?.facts.variant ?? null,
         onnxFile: slot?.runner?.facts.onnxFile ?? null,
         inFlight: slot?.inFlight ?? 0,

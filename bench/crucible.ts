@@ -80,14 +80,19 @@ export async function startAgent(modelDir: string, threads: number) {
     return { tokens: each.reduce((s, e) => s + e.tokens, 0), seconds: (performance.now() - t0) / 1000, ttftMs: null };
   };
 
-  const memoryBytes = async () => ((await (await fetch(`${url}/openai/ps`)).json()) as { folder: string; memoryBytes: number | null }[])
-    .find((m) => m.folder === name)?.memoryBytes ?? null;
+  const row = async () => ((await (await fetch(`${url}/openai/ps`)).json()) as { folder: string; memoryBytes: number | null; sessionMemoryBytes: number | null }[])
+    .find((m) => m.folder === name);
+  const memoryBytes = async () => (await row())?.memoryBytes ?? null;
+  /** The ONNX Runtime session's share: the weights as the runtime holds them, without the tokenizer. */
+  const sessionBytes = async () => (await row())?.sessionMemoryBytes ?? null;
 
-  const stop = async () => {
+  const exited = new Promise((r) => child.once('exit', r));
+  let stopped: Promise<void> | null = null;
+  const stop = () => (stopped ??= (async () => {
     pipe.close();
     child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await exited;
     rmSync(home, { recursive: true, force: true });
-  };
-  return { http, viaPipe, concurrent, memoryBytes, stop };
+  })());
+  return { http, viaPipe, concurrent, memoryBytes, sessionBytes, stop };
 }

@@ -3,6 +3,8 @@
  *   (a) transformers.js, one stream, in-process      (b) Crucible engine, one stream, in-process
  *   (c) Crucible over HTTP (SSE), one stream         (d) Crucible over the pipe, one stream
  *   (e) Crucible, 8 concurrent HTTP streams          (f) transformers.js, static batch of 8
+ *   (g) Crucible HTTP, 1 stream, on the int4 form     (h) the same, 8 concurrent streams
+ *       (`crucible model optimize --int4`: MatMulNBits block 32, accuracy level 4)
  * Greedy, exactly N new tokens each; medians over --runs runs after a warm-up; ratios to (a).
  */
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { threadsFor } from '../agent/config.js';
 import { optimizeModel } from '../workers/optimize/optimize-model.js';
+import { quantizeModel } from '../workers/optimize/quantize-model.js';
 import { loadEngine, startAgent } from './crucible.js';
 import { loadPeer } from './peer.js';
 import { type Figure, repeat, summarise } from './stats.js';
@@ -36,8 +39,9 @@ interface ModelResult {
   threads: number;
   /** Whether Crucible ran the fused graph of `crucible model optimize` (else the plain export). */
   fused: boolean;
-  figures: Record<'a' | 'b0' | 'b' | 'c' | 'd' | 'e' | 'f', Figure>;
-  memoryMb: { peer: number | null; crucible: number | null };
+  figures: Record<'a' | 'b0' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h', Figure>;
+  memoryMb: { peer: number | null; crucible: number | null; int4: number | null; crucibleSession: number | null; int4Session: number | null };
+  int4: { agreement: number; mbBefore: number; mbAfter: number };
 }
 
 async function benchModel(dir: string): Promise<ModelResult> {
@@ -78,9 +82,32 @@ async function benchModel(dir: string): Promise<ModelResult> {
     console.error(`  (d) pipe single: ${d.tokPerSec} tok/s`);
     const e = summarise(await repeat(runs, () => agent.concurrent(PROMPTS, tokens)));
     console.error(`  (e) HTTP 8 concurrent: ${e.tokPerSec} tok/s`);
-    return { model: dir, threads, fused: crucibleDir !== dir, figures: { a, b0, b, c, d, e, f }, memoryMb: { peer: mb(peerMemory), crucible: mb(await agent.memoryBytes()) } };
-  } finally {
+    const floatMemory = await agent.memoryBytes();
+    const floatSession = await agent.sessionBytes();
     await agent.stop();
+
+    const int4Dir = join(dirname(fusedDir), `${basename(dir)}-int4`);
+    const q = await quantizeModel(dir, int4Dir, { id: basename(dir) }, { threads });
+    console.error(`  int4: ${(q.agreement * 100).toFixed(1)}% greedy agreement, ${mb(q.bytesBefore)} -> ${mb(q.bytesAfter)} MB`);
+    const agent4 = await startAgent(int4Dir, threads);
+    try {
+      const g = summarise(await repeat(runs, () => agent4.http(PROMPTS[0], tokens)));
+      console.error(`  (g) int4 HTTP single: ${g.tokPerSec} tok/s`);
+      const h = summarise(await repeat(runs, () => agent4.concurrent(PROMPTS, tokens)));
+      console.error(`  (h) int4 HTTP 8 concurrent: ${h.tokPerSec} tok/s`);
+      return {
+        model: dir, threads, fused: crucibleDir !== dir, figures: { a, b0, b, c, d, e, f, g, h },
+        memoryMb: {
+          peer: mb(peerMemory), crucible: mb(floatMemory), int4: mb(await agent4.memoryBytes()),
+          crucibleSession: mb(floatSession), int4Session: mb(await agent4.sessionBytes()),
+        },
+        int4: { agreement: q.agreement, mbBefore: mb(q.bytesBefore)!, mbAfter: mb(q.bytesAfter)! },
+      };
+    } finally {
+      await agent4.stop();
+    }
+  } finally {
+    await agent.stop().catch(() => {});
     rmSync(dirname(fusedDir), { recursive: true, force: true });
   }
 }
@@ -93,6 +120,8 @@ const LABELS: Record<string, string> = {
   d: '(d) Crucible pipe, 1 stream',
   e: '(e) Crucible HTTP, 8 concurrent streams (aggregate)',
   f: '(f) transformers.js, static batch of 8 (aggregate)',
+  g: '(g) Crucible HTTP, 1 stream, int4 form',
+  h: '(h) Crucible HTTP, 8 concurrent streams, int4 form (aggregate)',
 };
 
 function table(results: ModelResult[]): string {
@@ -102,13 +131,16 @@ function table(results: ModelResult[]): string {
     lines.push(`\n${r.model.split('/').pop()} (greedy, ${tokens} new tokens, median of ${runs}, ${r.threads} thread(s); Crucible rows (b)-(e) on the ${r.fused ? 'fused graph of `crucible model optimize`' : 'plain export'})`);
     lines.push('| figure | tok/s | ratio to (a) | time to first token |');
     lines.push('| --- | ---: | ---: | ---: |');
-    for (const k of ['a', 'b0', 'b', 'c', 'd', 'e', 'f'] as const) {
+    for (const k of ['a', 'b0', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const) {
       const fig = r.figures[k];
       lines.push(`| ${LABELS[k]} | ${fig.tokPerSec} | ${(fig.tokPerSec / base).toFixed(2)}x | ${fig.ttftMs === null ? '-' : `${fig.ttftMs} ms`} |`);
     }
-    const { a, c, e, f } = r.figures;
+    const { a, c, e, f, g, h } = r.figures;
     lines.push(`| (c)/(a), (e)/(c), (e)/(f) | | ${(c.tokPerSec / a.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / f.tokPerSec).toFixed(2)}x | |`);
-    lines.push(`| resident memory of the loaded model | transformers.js ${r.memoryMb.peer} MB, Crucible ${r.memoryMb.crucible} MB | | |`);
+    lines.push(`| int4: (g)/(c), (h)/(g) | | ${(g.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(h.tokPerSec / g.tokPerSec).toFixed(2)}x | |`);
+    lines.push(`| int4 form | ${(r.int4.agreement * 100).toFixed(1)}% greedy agreement, weights ${r.int4.mbBefore} -> ${r.int4.mbAfter} MB | | |`);
+    lines.push(`| resident memory of the loaded model | transformers.js ${r.memoryMb.peer} MB, Crucible ${r.memoryMb.crucible} MB, Crucible int4 ${r.memoryMb.int4} MB | | |`);
+    lines.push(`| of which the ONNX Runtime session (weights as held) | Crucible ${r.memoryMb.crucibleSession} MB, Crucible int4 ${r.memoryMb.int4Session} MB | | |`);
   }
   return lines.join('\n');
 }

@@ -15,6 +15,8 @@ export interface ModelInfo {
   contextLength: number | null;
   /** Whether the loaded session runs the fused graph; null when not loaded. */
   fused: boolean | null;
+  /** Of memoryBytes, what the ONNX Runtime session holds (the weights as the runtime keeps them); null when not loaded. */
+  sessionMemoryBytes: number | null;
   /** Which `.onnx` variant of the folder is loaded (`fp32`, `q4`, `q4f16`, ...) and its file; null when not loaded. */
   variant: string | null;
   onnxFile: string | null;

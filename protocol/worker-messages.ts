@@ -25,8 +25,10 @@ export interface LoadedModelFacts {
   numLayers: number;
   executionProvider: string;
   layout: 'hf' | 'genai';
-  /** Resident memory the session added when it loaded (bytes, measured in the worker). */
+  /** Resident memory the model added when it loaded: tokenizer and session (bytes, measured in the worker). */
   memoryBytes: number;
+  /** Of that, what the ONNX Runtime session took: the weights as the runtime holds them. */
+  sessionMemoryBytes?: number;
   /** Whether the session runs the fused graph (see `crucible model optimize`). */
   fused?: boolean;
   /** The `.onnx` file loaded, relative to the model folder, and its variant name. */

@@ -65,7 +65,9 @@ export class Engine {
     const chosen = init.fusedDir && !init.variant ? await fusedOrOriginal(init.modelDir, init.fusedDir, init.intraOpThreads) : { dir: init.modelDir, fused: false };
     const spec = readModelSpec(chosen.dir, chosen.fused ? 'genai' : layout);
     const codec = new TextCodec(chosen.dir);
+    const beforeSession = process.memoryUsage().rss;
     const { session, executionProvider, variant, attention } = await openBest(spec, init);
+    const sessionMemoryBytes = Math.max(0, process.memoryUsage().rss - beforeSession);
     spec.onnxPath = variant.path;
     const missing = [spec.names.inputIds, spec.names.attentionMask, layerName(spec.names.pastKey, 0)]
       .filter((n) => !session.inputNames.includes(n));
@@ -86,7 +88,7 @@ export class Engine {
     }
     const facts: LoadedModelFacts = {
       contextLength: spec.contextLength, vocabSize: spec.vocabSize, numLayers: spec.numLayers,
-      executionProvider, layout: spec.layout, memoryBytes: Math.max(0, process.memoryUsage().rss - before), fused: chosen.fused,
+      executionProvider, layout: spec.layout, memoryBytes: Math.max(0, process.memoryUsage().rss - before), sessionMemoryBytes, fused: chosen.fused,
       onnxFile: relative(init.modelDir, variant.path).split('\\').join('/'), variant: variant.name, attention, cacheType: pastType,
     };
     if (chosen.fused) facts.onnxFile = `fused:${relative(chosen.dir, variant.path).split('\\').join('/')}`;

@@ -14,7 +14,7 @@ export interface GraphFacts {
   externalFiles: string[];
 }
 
-const CHUNK = 32 * 2 ** 20;
+const CHUNK = 2 ** 20;
 /** Graphs whose weights are inline are read whole only up to this size to list external files. */
 const PARSE_LIMIT = 512 * 2 ** 20;
 
