@@ -8,9 +8,7 @@ import type { Completion, CompletionChunk } from '../../protocol/completions.js'
 import type { ModelInfo, OpenAIModel, ServiceStatus } from '../../protocol/models.js';
 import type { OpName } from '../../protocol/operations.js';
 import type { PipeResponse } from '../../protocol/pipe-messages.js';
-import type { ChatBody } from './http-client.js';
-
-export type CompletionBody = Record<string, unknown> & { model: string; prompt: string | string[] };
+import type { ChatBody, CompletionBody } from './http-client.js';
 
 interface Pending {
   onChunk?: (body: unknown) => void;

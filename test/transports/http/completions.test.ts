@@ -1,5 +1,6 @@
 import t from 'tap';
 import OpenAI from 'openai';
+import { HttpClient } from '../../../clients/typescript/http-client.js';
 import { GREEDY, STORIES_ID, startTestService, storyRequest } from '../../helpers/service.js';
 
 const PROMPT = 'Once upon a time';
@@ -147,4 +148,16 @@ t.test('the values that mean "not used" are accepted', async (t) => {
   t.ok(refused instanceof OpenAI.BadRequestError, 'logprobs: true is refused, not ignored');
   t.equal(refused.code, 'unsupported_parameter');
   t.equal(refused.param, 'logprobs');
+});
+
+t.test("Crucible's own HttpClient: getModel, completions and completionsStream", async (t) => {
+  const svc = await startTestService(t);
+  const client = new HttpClient(svc.url);
+  t.equal((await client.getModel(STORIES_ID)).id, STORIES_ID, 'an id with a colon survives the path');
+  await t.rejects(client.getModel('ghost:1'), { code: 'model_not_found' });
+  const whole = await client.completions({ model: 'stories260k', prompt: PROMPT, temperature: 0, max_tokens: 20, n: 2 });
+  let streamed = '';
+  for await (const c of client.completionsStream({ model: 'stories260k', prompt: PROMPT, temperature: 0, max_tokens: 20 })) streamed += c.choices[0]?.text ?? '';
+  t.equal(streamed, whole.choices[1].text);
+  t.ok(GREEDY.startsWith(streamed));
 });
