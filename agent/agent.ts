@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import {
   type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type ChatMessage, type FinishReason, type SamplingParams,
   type TokenCount, type TokenCountRequest, type Usage, choiceSampling,
@@ -317,6 +318,8 @@ export class Agent implements CrucibleApi {
     const runner = chatRunner(lease);
     const stop = new AbortController();
     const signal = AbortSignal.any([ctl.signal, stop.signal]);
+    // Each sequence listens on it: n of them are expected, not a leak.
+    setMaxListeners(jobs.length + 10, signal);
     const its = jobs.map((j) => runner.generate(j.messages, j.sampling, signal)[Symbol.asyncIterator]());
     type Pulled = { i: number; r: IteratorResult<WorkerEvent> } | { i: number; r?: undefined; err: unknown };
     const pending = new Map<number, Promise<Pulled>>();
