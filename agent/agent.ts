@@ -1,15 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, FinishReason, TokenCount, TokenCountRequest, Usage,
+import { setMaxListeners } from 'node:events';
+import {
+  type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type ChatMessage, type FinishReason, type SamplingParams,
+  type TokenCount, type TokenCountRequest, type Usage, choiceSampling,
 } from '../protocol/chat.js';
+import type { Completion, CompletionChunk, CompletionRequest } from '../protocol/completions.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
-import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModelList, ServiceStatus, UnloadRequest } from '../protocol/models.js';
+import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModel, OpenAIModelList, ServiceStatus, UnloadRequest } from '../protocol/models.js';
 import type { CrucibleApi } from '../protocol/operations.js';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from '../protocol/catalog.js';
 import type { ModelMetadata, PredictRequest, PredictResponse } from '../protocol/predict.js';
 import type { CacheOps } from './cache-ops.js';
 import type { ChatRunner } from './model-runner.js';
+import type { WorkerEvent } from '../protocol/worker-messages.js';
 import type { Lease } from './registry.js';
 import type { DeviceProbe } from './devices.js';
 import type { Logger } from './log.js';
@@ -34,6 +38,28 @@ export interface AgentOptions {
 }
 
 const FINGERPRINT = `crucible-${SERVICE_VERSION}`;
+
+/** One sequence of a request: choice `index` continues `messages`; `group` is its prompt's number. */
+interface Job {
+  messages: ChatMessage[];
+  sampling: SamplingParams;
+  group: number;
+}
+
+/** What a request's sequences produce, merged: each event names its choice. */
+type ChoiceEvent =
+  | { type: 'start'; index: number }
+  | { type: 'delta'; index: number; text: string }
+  | { type: 'finish'; index: number; finishReason: FinishReason }
+  | { type: 'usage'; usage: Usage };
+
+/** `n` jobs per prompt: choice `p * n + i` is choice `i` of prompt `p`, with its own seed. */
+function jobsFor(prompts: ChatMessage[][], n: number, sampling: SamplingParams): Job[] {
+  return prompts.flatMap((messages, group) => Array.from({ length: n }, (_, i) => ({ messages, sampling: choiceSampling(sampling, i), group })));
+}
+
+/** A text completion's prompt as the worker takes it: one user message holding the text. */
+const promptMessages = (prompt: string): ChatMessage[] => [{ role: 'user', content: prompt }];
 
 function chatRunner(lease: Lease): ChatRunner {
   if (lease.runner.kind !== 'chat') {
@@ -86,15 +112,20 @@ export class Agent implements CrucibleApi {
     } catch (err) {
       if (err instanceof CrucibleError && err.code === 'overloaded') this.opts.metrics.rejected.inc({ model: name });
       if (err instanceof CrucibleError && err.code === 'cancelled' && ctl) throw ctl.error(err);
-      if (err instanceof CrucibleError && err.code === 'model_not_found') {
-        const entry = await this.cache.resolveCatalog(name).catch(() => undefined);
-        if (entry) {
-          throw new CrucibleError('model_not_found',
-            `The model '${name}' is in the catalog as '${entry.name}' but not downloaded; download it first (crucible model download ${entry.alias}, or POST /openai/download)`, 'model');
-        }
-      }
-      throw err;
+      throw await this.explainMissing(name, err);
     }
+  }
+
+  /** A model that is only in the catalog gets a not-found that says how to download it. */
+  private async explainMissing(name: string, err: unknown): Promise<unknown> {
+    if (err instanceof CrucibleError && err.code === 'model_not_found') {
+      const entry = await this.cache.resolveCatalog(name).catch(() => undefined);
+      if (entry) {
+        return new CrucibleError('model_not_found',
+          `The model '${name}' is in the catalog as '${entry.name}' but not downloaded; download it first (crucible model download ${entry.alias}, or POST /openai/download)`, 'model');
+      }
+    }
+    return err;
   }
 
   async status(): Promise<ServiceStatus> {
@@ -113,6 +144,14 @@ export class Agent implements CrucibleApi {
       object: 'list',
       data: this.registry.cached().map((e) => ({ id: e.id, object: 'model', created: 0, owned_by: 'crucible' })),
     };
+  }
+
+  async getModel(id: string): Promise<OpenAIModel> {
+    try {
+      return { id: this.registry.resolve(id).id, object: 'model', created: 0, owned_by: 'crucible' };
+    } catch (err) {
+      throw await this.explainMissing(id, err);
+    }
   }
 
   async modelInfo(): Promise<ModelInfo[]> {
@@ -160,82 +199,171 @@ export class Agent implements CrucibleApi {
 
   async chat(req: ChatCompletionRequest, signal?: AbortSignal): Promise<ChatCompletion> {
     const id = `chatcmpl-${randomUUID()}`;
-    let content = '';
+    const choices: ChatCompletion['choices'] = Array.from({ length: req.n }, (_, index) => ({
+      index, message: { role: 'assistant', content: '' }, logprobs: null, finish_reason: 'stop',
+    }));
     let model = req.model;
-    let finish: FinishReason = 'stop';
     let usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
-    for await (const chunk of this.chatStream({ ...req, includeUsage: true }, signal, id)) {
+    for await (const chunk of this.chatStream({ ...req, stream: true, includeUsage: true }, signal, id)) {
       model = chunk.model;
-      const choice = chunk.choices[0];
-      if (choice?.delta.content) content += choice.delta.content;
-      if (choice?.finish_reason) finish = choice.finish_reason;
+      for (const c of chunk.choices) {
+        if (c.delta.content) choices[c.index].message.content += c.delta.content;
+        if (c.finish_reason) choices[c.index].finish_reason = c.finish_reason;
+      }
       if (chunk.usage) usage = chunk.usage;
     }
-    return {
-      id, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model, system_fingerprint: FINGERPRINT,
-      choices: [{ index: 0, message: { role: 'assistant', content }, logprobs: null, finish_reason: finish }],
-      usage,
-    };
+    return { id, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model, system_fingerprint: FINGERPRINT, choices, usage };
   }
 
   /**
-   * Streams `chat.completion.chunk` objects: a role chunk, content chunks, a finish chunk, and a
-   * usage chunk when asked. Errors before the first token reject; later ones end the stream.
+   * Streams `chat.completion.chunk` objects: per choice a role chunk, content chunks and a finish
+   * chunk (choices interleave, each chunk naming its `index`), then a usage chunk when asked.
+   * Errors before every choice has started reject; later ones end the stream.
    */
   async *chatStream(req: ChatCompletionRequest, signal?: AbortSignal, id = `chatcmpl-${randomUUID()}`): AsyncIterable<ChatCompletionChunk> {
+    const { lease, ctl, t0 } = await this.open(req.model, signal);
+    const model = lease.entry.id;
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (index: number, delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
+      id, object: 'chat.completion.chunk', created, model, system_fingerprint: FINGERPRINT,
+      choices: [{ index, delta, logprobs: null, finish_reason: finish }],
+    });
+    const jobs = jobsFor([req.messages], req.n, req.sampling);
+    for await (const e of this.runChoices(lease, ctl, t0, jobs, id, 'chat completion')) {
+      switch (e.type) {
+        case 'start': yield chunk(e.index, { role: 'assistant', content: '' }, null); break;
+        case 'delta': yield chunk(e.index, { content: e.text }, null); break;
+        case 'finish': yield chunk(e.index, {}, e.finishReason); break;
+        case 'usage':
+          if (req.includeUsage) yield { ...chunk(0, {}, null), choices: [], usage: e.usage };
+          break;
+      }
+    }
+  }
+
+  async completions(req: CompletionRequest, signal?: AbortSignal): Promise<Completion> {
+    const id = `cmpl-${randomUUID()}`;
+    const choices: Completion['choices'] = Array.from({ length: req.prompts.length * req.n }, (_, index) => ({
+      index, text: '', logprobs: null, finish_reason: 'stop',
+    }));
+    let model = req.model;
+    let usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
+    for await (const chunk of this.completionsStream({ ...req, stream: true, includeUsage: true }, signal, id)) {
+      model = chunk.model;
+      for (const c of chunk.choices) {
+        choices[c.index].text += c.text;
+        if (c.finish_reason) choices[c.index].finish_reason = c.finish_reason;
+      }
+      if (chunk.usage) usage = chunk.usage;
+    }
+    return { id, object: 'text_completion', created: Math.floor(Date.now() / 1000), model, system_fingerprint: FINGERPRINT, choices, usage };
+  }
+
+  /**
+   * Streams `text_completion` chunks: per choice its text in pieces (the prompt first with
+   * `echo`) and a finish chunk with empty text, then a usage chunk when asked.
+   */
+  async *completionsStream(req: CompletionRequest, signal?: AbortSignal, id = `cmpl-${randomUUID()}`): AsyncIterable<CompletionChunk> {
+    const { lease, ctl, t0 } = await this.open(req.model, signal);
+    const model = lease.entry.id;
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (index: number, text: string, finish: FinishReason | null): CompletionChunk => ({
+      id, object: 'text_completion', created, model, system_fingerprint: FINGERPRINT,
+      choices: [{ index, text, logprobs: null, finish_reason: finish }],
+    });
+    const jobs = jobsFor(req.prompts.map(promptMessages), req.n, req.sampling);
+    for await (const e of this.runChoices(lease, ctl, t0, jobs, id, 'text completion')) {
+      switch (e.type) {
+        case 'start':
+          if (req.echo) yield chunk(e.index, req.prompts[jobs[e.index].group], null);
+          break;
+        case 'delta': yield chunk(e.index, e.text, null); break;
+        case 'finish': yield chunk(e.index, '', e.finishReason); break;
+        case 'usage':
+          if (req.includeUsage) yield { ...chunk(0, '', null), choices: [], usage: e.usage };
+          break;
+      }
+    }
+  }
+
+  /** A lease on a generative model under one request's control (caller, timeout, shutdown). */
+  private async open(name: string, signal?: AbortSignal) {
     const ctl = new RequestControl(signal, this.opts.requestTimeoutMs, this.shutdown.signal);
     const t0 = performance.now();
-    let lease;
     try {
-      lease = await this.acquire(req.model, ctl);
+      const lease = await this.acquire(name, ctl);
+      try {
+        chatRunner(lease);
+      } catch (err) {
+        lease.release();
+        throw err;
+      }
+      return { lease, ctl, t0 };
     } catch (err) {
       ctl.dispose();
       throw err;
     }
+  }
+
+  /**
+   * Runs a request's sequences together on one leased model: they are issued at once, so the
+   * worker prefills them in one batch and decodes them side by side. Their events are merged as
+   * they come; nothing is yielded until every choice has started, so a refused prompt rejects the
+   * whole request. Usage counts each prompt once and sums the completions. One choice failing
+   * stops the others. Releases the lease and the request control when it ends, however it ends.
+   */
+  private async *runChoices(lease: Lease, ctl: RequestControl, t0: number, jobs: Job[], id: string, kind: string): AsyncGenerator<ChoiceEvent> {
     const model = lease.entry.id;
-    const created = Math.floor(Date.now() / 1000);
-    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
-      id, object: 'chat.completion.chunk', created, model, system_fingerprint: FINGERPRINT,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-    });
     const m = this.opts.metrics;
+    const runner = chatRunner(lease);
+    const stop = new AbortController();
+    const signal = AbortSignal.any([ctl.signal, stop.signal]);
+    // Each sequence listens on it: n of them are expected, not a leak.
+    setMaxListeners(jobs.length + 10, signal);
+    const its = jobs.map((j) => runner.generate(j.messages, j.sampling, signal)[Symbol.asyncIterator]());
+    type Pulled = { i: number; r: IteratorResult<WorkerEvent> } | { i: number; r?: undefined; err: unknown };
+    const pending = new Map<number, Promise<Pulled>>();
+    // Never rejects: a sequence left behind when another fails must not become an unhandled rejection.
+    const pull = (i: number) => pending.set(i, its[i].next().then((r) => ({ i, r }), (err: unknown) => ({ i, err })));
+    its.forEach((_, i) => pull(i));
+    const started = new Set<number>();
+    let held: ChoiceEvent[] | null = [];
+    const promptTokens = new Map<number, number>();
+    let completionTokens = 0;
+    const finishes: FinishReason[] = [];
+    const texts = jobs.map(() => '');
     let firstAt: number | null = null;
-    let text = '';
     try {
-      let started = false;
-      for await (const event of chatRunner(lease).generate(req.messages, req.sampling, ctl.signal)) {
+      while (pending.size > 0) {
+        const pulled = await Promise.race(pending.values());
+        const { i, r } = pulled;
+        if (!r) throw (pulled as { err: unknown }).err;
+        if (r.done) { pending.delete(i); continue; }
+        pull(i);
+        const event = r.value;
+        const out: ChoiceEvent[] = [];
+        if (event.type !== 'error' && !started.has(i)) {
+          started.add(i);
+          out.push({ type: 'start', index: i });
+        }
         switch (event.type) {
           case 'start':
-            started = true;
-            yield chunk({ role: 'assistant', content: '' }, null);
             break;
           case 'delta':
             if (firstAt === null) {
               firstAt = performance.now();
               m.ttft.observe({ model }, (firstAt - t0) / 1000);
             }
-            if (this.opts.logPrompts) text += event.text;
-            yield chunk({ content: event.text }, null);
+            if (this.opts.logPrompts) texts[i] += event.text;
+            out.push({ type: 'delta', index: i, text: event.text });
             break;
-          case 'done': {
-            if (!started) yield chunk({ role: 'assistant', content: '' }, null);
-            yield chunk({}, event.finishReason);
-            const total = event.promptTokens + event.completionTokens;
+          case 'done':
+            promptTokens.set(jobs[i].group, Math.max(promptTokens.get(jobs[i].group) ?? 0, event.promptTokens));
+            completionTokens += event.completionTokens;
+            finishes[i] = event.finishReason;
             m.tokens.inc({ model }, event.completionTokens);
-            m.promptTokens.inc({ model }, event.promptTokens);
-            const decodeSeconds = firstAt === null ? 0 : (performance.now() - firstAt) / 1000;
-            if (decodeSeconds > 0 && event.completionTokens > 1) m.decodeRate.observe({ model }, (event.completionTokens - 1) / decodeSeconds);
-            this.opts.log.info({
-              requestId: id, model, promptTokens: event.promptTokens, completionTokens: event.completionTokens,
-              finishReason: event.finishReason, ttftMs: firstAt === null ? null : Math.round(firstAt - t0),
-              durationMs: Math.round(performance.now() - t0),
-            }, 'chat completion');
-            if (this.opts.logPrompts) this.opts.log.debug({ requestId: id, messages: req.messages, completion: text }, 'chat text');
-            if (req.includeUsage) {
-              yield { ...chunk({}, null), choices: [], usage: { prompt_tokens: event.promptTokens, completion_tokens: event.completionTokens, total_tokens: total } };
-            }
-            return;
-          }
+            out.push({ type: 'finish', index: i, finishReason: event.finishReason });
+            break;
           case 'error': {
             const err = fromErrorBody(event.error);
             if (err.code === 'worker_crashed') {
@@ -243,12 +371,30 @@ export class Agent implements CrucibleApi {
               this.opts.log.error({ requestId: id, model, error: err.message }, 'model worker crashed');
             }
             const final = err.code === 'cancelled' ? ctl.error(err) : err;
-            this.opts.log.info({ requestId: id, model, error: final.code, durationMs: Math.round(performance.now() - t0) }, 'chat completion ended early');
+            this.opts.log.info({ requestId: id, model, choice: i, error: final.code, durationMs: Math.round(performance.now() - t0) }, `${kind} ended early`);
             throw final;
           }
         }
+        if (held && started.size < jobs.length) { held.push(...out); continue; }
+        if (held) { yield* held; held = null; }
+        yield* out;
       }
+      if (held) yield* held;
+      const prompt = [...promptTokens.values()].reduce((a, b) => a + b, 0);
+      m.promptTokens.inc({ model }, prompt);
+      const decodeSeconds = firstAt === null ? 0 : (performance.now() - firstAt) / 1000;
+      if (decodeSeconds > 0 && completionTokens > jobs.length) m.decodeRate.observe({ model }, (completionTokens - jobs.length) / decodeSeconds);
+      this.opts.log.info({
+        requestId: id, model, choices: jobs.length, promptTokens: prompt, completionTokens,
+        finishReason: jobs.length === 1 ? finishes[0] : finishes, ttftMs: firstAt === null ? null : Math.round(firstAt - t0),
+        durationMs: Math.round(performance.now() - t0),
+      }, kind);
+      if (this.opts.logPrompts) this.opts.log.debug({ requestId: id, prompts: [...new Set(jobs.map((j) => j.messages))], completions: texts }, `${kind} text`);
+      yield { type: 'usage', usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens } };
     } finally {
+      // Whatever ended the request (done, an error, a consumer gone), every sequence stops first.
+      stop.abort();
+      await Promise.allSettled(its.map((it) => it.return?.()));
       ctl.dispose();
       lease.release();
     }

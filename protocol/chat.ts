@@ -1,6 +1,7 @@
 import { invalid } from './errors.js';
 import {
-  type Json, optionalBoolean, optionalInteger, optionalNumber, requireModelName, requireObject,
+  type Inert, type Json, emptyArray, emptyObject, isNullish, oneOf, optionalBoolean, optionalInteger, optionalNumber,
+  refuseUnsupported, requireModelName, requireObject,
 } from './validate.js';
 
 export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
@@ -30,6 +31,8 @@ export interface SamplingParams {
 export interface ChatCompletionRequest {
   model: string;
   messages: ChatMessage[];
+  /** Choices to generate for the prompt (OpenAI `n`), decoded together. */
+  n: number;
   stream: boolean;
   includeUsage: boolean;
   sampling: SamplingParams;
@@ -87,7 +90,7 @@ function parseContent(value: unknown, path: string): string {
       return p.text;
     }).join('');
   }
-  if (value === null || value === undefined) return '';
+  if (value === null || value === undefined) throw invalid(path, `'${path}' is required: a string or an array of text parts`);
   throw invalid(path, `'${path}' must be a string or an array of text parts`);
 }
 
@@ -101,6 +104,8 @@ export function parseMessages(body: Json): ChatMessage[] {
     if (typeof role !== 'string' || !ROLES.has(role)) {
       throw invalid(`messages[${i}].role`, `'messages[${i}].role' must be one of ${[...ROLES].join(', ')}`);
     }
+    // Tool calls are not implemented: a conversation that carries them cannot be served faithfully.
+    refuseUnsupported(msg, MESSAGE_UNSUPPORTED, `messages[${i}].`);
     return { role: role as Role, content: parseContent(msg.content, `messages[${i}].content`) };
   });
 }
@@ -116,34 +121,76 @@ function parseStop(body: Json): string[] {
   return list as string[];
 }
 
+/** Most choices one request may ask for (OpenAI's own limit for `n`). */
+export const MAX_CHOICES = 128;
+
+/** Message fields that are known but not implemented. */
+const MESSAGE_UNSUPPORTED: Record<string, Inert> = {
+  tool_calls: emptyArray,
+  function_call: isNullish,
+  audio: isNullish,
+};
+
+/** Known chat request fields that are not implemented, with the values that mean "not used". */
+const CHAT_UNSUPPORTED: Record<string, Inert> = {
+  logprobs: oneOf(false),
+  top_logprobs: isNullish,
+  tools: emptyArray,
+  tool_choice: oneOf('none'),
+  functions: emptyArray,
+  function_call: oneOf('none'),
+  response_format: (v) => isNullish(v) || (typeof v === 'object' && v !== null && !Array.isArray(v)
+    && (v as Json).type === 'text' && Object.keys(v).length === 1),
+  logit_bias: emptyObject,
+  audio: isNullish,
+  modalities: (v) => isNullish(v) || (Array.isArray(v) && v.length === 1 && v[0] === 'text'),
+  prediction: isNullish,
+  web_search_options: isNullish,
+};
+
+/** The sampling fields shared by chat and text completions. */
+export function parseSampling(body: Json, maxTokens: number | undefined): SamplingParams {
+  return {
+    temperature: optionalNumber(body, 'temperature', 0, 2) ?? 1,
+    topP: optionalNumber(body, 'top_p', 0, 1) ?? 1,
+    topK: optionalInteger(body, 'top_k', 0, 1_000_000) ?? 0,
+    seed: optionalInteger(body, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
+    presencePenalty: optionalNumber(body, 'presence_penalty', -2, 2) ?? 0,
+    frequencyPenalty: optionalNumber(body, 'frequency_penalty', -2, 2) ?? 0,
+    maxTokens,
+    stop: parseStop(body),
+    ignoreEos: optionalBoolean(body, 'ignore_eos') ?? false,
+  };
+}
+
+/** `stream` and `stream_options.include_usage`. */
+export function parseStreaming(body: Json): { stream: boolean; includeUsage: boolean } {
+  const streamOptions = body.stream_options === undefined || body.stream_options === null
+    ? {} : requireObject(body.stream_options, 'stream_options');
+  return {
+    stream: optionalBoolean(body, 'stream') ?? false,
+    includeUsage: optionalBoolean(streamOptions, 'include_usage', 'stream_options.include_usage') ?? false,
+  };
+}
+
+export const parseChoiceCount = (body: Json): number => optionalInteger(body, 'n', 1, MAX_CHOICES) ?? 1;
+
+/**
+ * The sampling of choice `index` of a request: with a seed, each choice gets `seed + index`, so
+ * the choices differ from each other and the same request still gives the same answer.
+ */
+export function choiceSampling(sampling: SamplingParams, index: number): SamplingParams {
+  return sampling.seed === undefined || index === 0 ? sampling : { ...sampling, seed: sampling.seed + index };
+}
+
 export function parseChatCompletionRequest(input: unknown): ChatCompletionRequest {
   const body = requireObject(input, 'body');
   const model = requireModelName(body, 'model');
+  refuseUnsupported(body, CHAT_UNSUPPORTED);
   const messages = parseMessages(body);
-  const n = optionalInteger(body, 'n', 1, 128);
-  if (n !== undefined && n !== 1) throw invalid('n', "'n' must be 1: one choice per request is supported");
   const maxTokens = optionalInteger(body, 'max_completion_tokens', 1, 1_000_000)
     ?? optionalInteger(body, 'max_tokens', 1, 1_000_000);
-  const streamOptions = body.stream_options === undefined || body.stream_options === null
-    ? {} : requireObject(body.stream_options, 'stream_options');
-  const temperature = optionalNumber(body, 'temperature', 0, 2) ?? 1;
-  return {
-    model,
-    messages,
-    stream: optionalBoolean(body, 'stream') ?? false,
-    includeUsage: optionalBoolean(streamOptions, 'include_usage', 'stream_options.include_usage') ?? false,
-    sampling: {
-      temperature,
-      topP: optionalNumber(body, 'top_p', 0, 1) ?? 1,
-      topK: optionalInteger(body, 'top_k', 0, 1_000_000) ?? 0,
-      seed: optionalInteger(body, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
-      presencePenalty: optionalNumber(body, 'presence_penalty', -2, 2) ?? 0,
-      frequencyPenalty: optionalNumber(body, 'frequency_penalty', -2, 2) ?? 0,
-      maxTokens,
-      stop: parseStop(body),
-      ignoreEos: optionalBoolean(body, 'ignore_eos') ?? false,
-    },
-  };
+  return { model, messages, n: parseChoiceCount(body), ...parseStreaming(body), sampling: parseSampling(body, maxTokens) };
 }
 
 export function parseTokenCountRequest(input: unknown): TokenCountRequest {

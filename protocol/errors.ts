@@ -5,6 +5,8 @@
 export const ERROR_CODES = {
   invalid_request: { status: 400, type: 'invalid_request_error' },
   invalid_json: { status: 400, type: 'invalid_request_error' },
+  /** A known OpenAI field (or value of one) that Crucible does not implement yet. */
+  unsupported_parameter: { status: 400, type: 'invalid_request_error' },
   context_length_exceeded: { status: 400, type: 'invalid_request_error' },
   unsupported_execution_provider: { status: 400, type: 'invalid_request_error' },
   no_gpu_device: { status: 400, type: 'invalid_request_error' },
@@ -83,3 +85,6 @@ export function fromErrorBody(body: ErrorBody): CrucibleError {
 }
 
 export const invalid = (param: string, message: string) => new CrucibleError('invalid_request', message, param);
+
+/** A field the service knows but does not implement: refused, never silently ignored. */
+export const unsupported = (param: string, message: string) => new CrucibleError('unsupported_parameter', message, param);

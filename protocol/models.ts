@@ -30,10 +30,18 @@ export interface ModelInfo {
   expiresInSeconds: number | null;
 }
 
+/** GET /v1/models/{id} (OpenAI `model` object). */
+export interface OpenAIModel {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}
+
 /** GET /v1/models (OpenAI list shape). */
 export interface OpenAIModelList {
   object: 'list';
-  data: { id: string; object: 'model'; created: number; owned_by: string }[];
+  data: OpenAIModel[];
 }
 
 /** GET /openai/status (pipe op `status` adds the protocol fields). */

@@ -1,7 +1,8 @@
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, TokenCount, TokenCountRequest } from './chat.js';
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from './catalog.js';
+import type { Completion, CompletionChunk, CompletionRequest } from './completions.js';
 import type { ModelMetadata, PredictRequest, PredictResponse } from './predict.js';
-import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModelList, ServiceStatus, UnloadRequest } from './models.js';
+import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModel, OpenAIModelList, ServiceStatus, UnloadRequest } from './models.js';
 
 /**
  * The service's operations, declared once. The agent implements this interface; the HTTP adapter
@@ -11,6 +12,8 @@ export interface CrucibleApi {
   status(): Promise<ServiceStatus>;
   /** OpenAI `GET /v1/models`. */
   listModels(): Promise<OpenAIModelList>;
+  /** OpenAI `GET /v1/models/{id}`: one cached model by id, alias or name; `model_not_found` otherwise. */
+  getModel(id: string): Promise<OpenAIModel>;
   /** Every model in the cache with its state (`crucible service ps`). */
   modelInfo(): Promise<ModelInfo[]>;
   /** Names of cached models (`GET /openai/models`). */
@@ -22,6 +25,9 @@ export interface CrucibleApi {
   unloadAll(): Promise<{ models: string[] }>;
   chat(req: ChatCompletionRequest, signal?: AbortSignal): Promise<ChatCompletion>;
   chatStream(req: ChatCompletionRequest, signal?: AbortSignal): AsyncIterable<ChatCompletionChunk>;
+  /** OpenAI legacy `POST /v1/completions`: each prompt continued as it is. */
+  completions(req: CompletionRequest, signal?: AbortSignal): Promise<Completion>;
+  completionsStream(req: CompletionRequest, signal?: AbortSignal): AsyncIterable<CompletionChunk>;
   countTokens(req: TokenCountRequest): Promise<TokenCount>;
   /** The merged catalog (`GET /foundry/list`). */
   catalog(): Promise<CatalogListing[]>;
@@ -42,6 +48,6 @@ export interface CrucibleApi {
 /** Pipe operation names (see docs/protocol.md); each maps to one CrucibleApi call. */
 export const OPS = [
   'status', 'models.list', 'models.info', 'models.cached', 'models.loaded', 'models.load', 'models.unload',
-  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'chat.completions', 'predict', 'model.metadata', 'tokenizer.count', 'gpu.get', 'gpu.set', 'cancel',
+  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'models.get', 'chat.completions', 'completions', 'predict', 'model.metadata', 'tokenizer.count', 'gpu.get', 'gpu.set', 'cancel',
 ] as const;
 export type OpName = (typeof OPS)[number];

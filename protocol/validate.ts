@@ -1,4 +1,4 @@
-import { invalid } from './errors.js';
+import { invalid, unsupported } from './errors.js';
 
 /** Small field readers that name the offending field in their 400s. */
 export type Json = Record<string, unknown>;
@@ -61,3 +61,25 @@ export const versionOf = (id: string): number => {
   const v = Number(id.includes(':') ? id.slice(id.lastIndexOf(':') + 1) : NaN);
   return Number.isFinite(v) ? v : -1;
 };
+
+/** For one field: whether a value means "not used" (so accepting it ignores nothing). */
+export type Inert = (value: unknown) => boolean;
+
+export const isNullish: Inert = (v) => v === undefined || v === null;
+export const emptyArray: Inert = (v) => isNullish(v) || (Array.isArray(v) && v.length === 0);
+export const emptyObject: Inert = (v) => isNullish(v) || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).length === 0);
+export const oneOf = (...values: unknown[]): Inert => (v) => isNullish(v) || values.includes(v);
+
+/**
+ * Known OpenAI fields that are not implemented: any value but an inert one is a 400
+ * `unsupported_parameter` naming the field, so no request is ever served with a field ignored.
+ */
+export function refuseUnsupported(obj: Json, fields: Record<string, Inert>, prefix = ''): void {
+  for (const [key, inert] of Object.entries(fields)) {
+    if (inert(obj[key])) continue;
+    const path = prefix + key;
+    let shown = JSON.stringify(obj[key]) ?? String(obj[key]);
+    if (shown.length > 60) shown = `${shown.slice(0, 57)}...`;
+    throw unsupported(path, `'${path}' is not supported by this server (got ${shown}); leave it out`);
+  }
+}

@@ -3,10 +3,13 @@ import { type ErrorEnvelope, CrucibleError, fromErrorBody, isErrorCode } from '.
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
 import { bodyOf, ndjson, sseData } from '../../protocol/http-streams.js';
 import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
-import type { ModelInfo, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
+import type { Completion, CompletionChunk } from '../../protocol/completions.js';
+import type { ModelInfo, OpenAIModel, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
 
 /** Request bodies as a user writes them: the OpenAI wire shape, not the parsed one. */
 export type ChatBody = Record<string, unknown> & { model: string; messages: { role: string; content: string }[] };
+/** The `POST /v1/completions` body: `model`, `prompt` (a string or strings), sampling fields. */
+export type CompletionBody = Record<string, unknown> & { model: string; prompt: string | string[] };
 
 /**
  * An error response as a CrucibleError: the OpenAI envelope, or on the predictive routes seed
@@ -56,6 +59,7 @@ export class HttpClient {
 
   status = () => this.json<ServiceStatus>('GET', '/openai/status');
   listModels = () => this.json<OpenAIModelList>('GET', '/v1/models');
+  getModel = (model: string) => this.json<OpenAIModel>('GET', `/v1/models/${encodeURIComponent(model)}`);
   catalog = () => this.json<CatalogListing[]>('GET', '/foundry/list');
   removeModel = (name: string, force = false) =>
     this.json<{ model: string }>('DELETE', `/openai/models/${encodeURIComponent(name)}?force=${force}`);
@@ -93,12 +97,17 @@ export class HttpClient {
 
   chat = (body: ChatBody) => this.json<ChatCompletion>('POST', '/v1/chat/completions', { ...body, stream: false });
 
-  async *chatStream(body: ChatBody, signal?: AbortSignal): AsyncIterable<ChatCompletionChunk> {
-    const res = await this.call('POST', '/v1/chat/completions', { ...body, stream: true }, signal);
+  chatStream = (body: ChatBody, signal?: AbortSignal) => this.sse<ChatCompletionChunk>('/v1/chat/completions', body, signal);
+
+  completions = (body: CompletionBody) => this.json<Completion>('POST', '/v1/completions', { ...body, stream: false });
+  completionsStream = (body: CompletionBody, signal?: AbortSignal) => this.sse<CompletionChunk>('/v1/completions', body, signal);
+
+  private async *sse<T>(path: string, body: Record<string, unknown>, signal?: AbortSignal): AsyncIterable<T> {
+    const res = await this.call('POST', path, { ...body, stream: true }, signal);
     for await (const data of sseData(bodyOf(res))) {
       const parsed = JSON.parse(data);
       if (parsed.error) throw fromErrorBody(parsed.error);
-      yield parsed as ChatCompletionChunk;
+      yield parsed as T;
     }
   }
 }

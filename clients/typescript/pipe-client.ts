@@ -4,10 +4,11 @@ import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
 import { encodeFrame, FrameReader } from '../../protocol/framing.js';
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
 import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
-import type { ModelInfo, ServiceStatus } from '../../protocol/models.js';
+import type { Completion, CompletionChunk } from '../../protocol/completions.js';
+import type { ModelInfo, OpenAIModel, ServiceStatus } from '../../protocol/models.js';
 import type { OpName } from '../../protocol/operations.js';
 import type { PipeResponse } from '../../protocol/pipe-messages.js';
-import type { ChatBody } from './http-client.js';
+import type { ChatBody, CompletionBody } from './http-client.js';
 
 interface Pending {
   onChunk?: (body: unknown) => void;
@@ -129,6 +130,12 @@ export class PipeClient {
     this.request<ChatCompletion>('chat.completions', { ...body, stream: false }, { signal });
   chatStream = (body: ChatBody, signal?: AbortSignal) =>
     this.stream<ChatCompletionChunk>('chat.completions', { ...body, stream: true }, signal);
+  /** The `POST /v1/completions` body: `model`, `prompt` (a string or strings), sampling fields. */
+  completions = (body: CompletionBody, signal?: AbortSignal) =>
+    this.request<Completion>('completions', { ...body, stream: false }, { signal });
+  completionsStream = (body: CompletionBody, signal?: AbortSignal) =>
+    this.stream<CompletionChunk>('completions', { ...body, stream: true }, signal);
+  getModel = (model: string) => this.request<OpenAIModel>('models.get', { model });
 
   close(): void {
     this.socket.end();

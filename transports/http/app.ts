@@ -1,27 +1,19 @@
 import { Hono } from 'hono';
 import { stream as streamBody } from 'hono/streaming';
 import { parseDownloadRequest, parseExternalModel, parseRemoveRequest, type DownloadProgress } from '../../protocol/catalog.js';
-import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import { parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
 import { MAX_BODY_BYTES, errorResponse, readJson as readBody } from './errors.js';
 import { type HttpHooks, auth, requestIds } from './middleware.js';
+import { clientSignal } from './client-signal.js';
+import { openaiRoutes } from './openai-routes.js';
 import { predictRoutes } from './predict-routes.js';
-import { writeSse } from './sse.js';
 
 const flag = (v: string | undefined): boolean | undefined =>
   v === undefined ? undefined : ['1', 'true', 'yes'].includes(v.toLowerCase()) ? true
     : ['0', 'false', 'no'].includes(v.toLowerCase()) ? false : (v as unknown as boolean);
 const int = (v: string | undefined): unknown => (v === undefined || v === '' ? undefined : /^-?\d+$/.test(v) ? Number(v) : v);
-
-/** An AbortSignal that fires when the HTTP client goes away. */
-function clientSignal(req: Request): AbortController {
-  const ac = new AbortController();
-  if (req.signal.aborted) ac.abort();
-  else req.signal.addEventListener('abort', () => ac.abort(), { once: true });
-  return ac;
-}
 
 /**
  * The HTTP adapter: each route parses its input with the protocol's parsers, calls one operation
@@ -56,20 +48,7 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   app.get('/ready', (c) => (opts.ready?.() ?? true ? c.json({ status: 'ready' })
     : errorResponse(c, new CrucibleError('shutting_down', 'the service is not ready'))));
 
-  app.post('/v1/chat/completions', async (c) => {
-    const req = parseChatCompletionRequest(await readJson(c));
-    const ac = clientSignal(c.req.raw);
-    if (!req.stream) return c.json(await api.chat(req, ac.signal));
-    // Pull the first chunk before committing to a 200, so early errors keep their status.
-    const it = api.chatStream(req, ac.signal)[Symbol.asyncIterator]();
-    const first = await it.next();
-    return writeSse(c, first, it, ac);
-  });
-
-  app.post('/v1/chat/completions/tokenizer/encode/count', async (c) =>
-    c.json(await api.countTokens(parseTokenCountRequest(await readJson(c)))));
-
-  app.get('/v1/models', async (c) => c.json(await api.listModels()));
+  openaiRoutes(app, api, readJson);
   app.get('/openai/models', async (c) => c.json(await api.cachedModels()));
   app.get('/openai/loadedmodels', async (c) => c.json(await api.loadedModels()));
   app.get('/openai/ps', async (c) => c.json(await api.modelInfo()));

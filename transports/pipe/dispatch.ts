@@ -1,5 +1,7 @@
 import { parseDownloadRequest, parseExternalModel, parseRemoveRequest } from '../../protocol/catalog.js';
 import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
+import { parseCompletionRequest } from '../../protocol/completions.js';
+import { requireModelName } from '../../protocol/validate.js';
 import { parsePredictRequest } from '../../protocol/predict.js';
 import { checkModelName, parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
 import type { CrucibleApi, OpName } from '../../protocol/operations.js';
@@ -24,6 +26,7 @@ export const HANDLERS: Record<Exclude<OpName, 'cancel'>, Handler> = {
   'models.download': (api, body, signal, progress) => result(api.download(parseDownloadRequest(body), { signal, onProgress: progress })),
   'models.remove': (api, body) => result(api.removeModel(parseRemoveRequest(body))),
   'models.register': (api, body) => result(api.registerExternal(parseExternalModel(body))),
+  'models.get': (api, body) => result(api.getModel(requireModelName(body, 'model'))),
   'tokenizer.count': (api, body) => result(api.countTokens(parseTokenCountRequest(body))),
   'predict': (api, body, signal) => result(api.predict(parsePredictRequest(body), signal)),
   'model.metadata': (api, body) => result(api.modelMetadata(typeof body.model === 'string' ? checkModelName(body.model) : undefined)),
@@ -33,5 +36,10 @@ export const HANDLERS: Record<Exclude<OpName, 'cancel'>, Handler> = {
     const req = parseChatCompletionRequest(body);
     if (!req.stream) return result(api.chat(req, signal));
     return { chunks: api.chatStream(req, signal) };
+  },
+  'completions': async (api, body, signal) => {
+    const req = parseCompletionRequest(body);
+    if (!req.stream) return result(api.completions(req, signal));
+    return { chunks: api.completionsStream(req, signal) };
   },
 };

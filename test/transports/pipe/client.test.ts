@@ -65,3 +65,48 @@ t.test('cancel stops a generation mid-stream and the connection keeps serving', 
   const info = await client.modelInfo();
   t.equal(info.find((m) => m.id === 'endless')?.inFlight, 0);
 });
+
+t.test('text completions, n choices and model lookup over the pipe', async (t) => {
+  const svc = await startTestService(t);
+  const client = await PipeClient.connect(svc.pipeName);
+  t.teardown(() => client.close());
+  t.same(await client.getModel('stories260k'), { id: 'stories260k-generic-cpu:1', object: 'model', created: 0, owned_by: 'crucible' });
+  await t.rejects(client.getModel('ghost:1'), { code: 'model_not_found' });
+
+  const whole = await client.completions({ model: 'stories260k', prompt: 'Once upon a time', temperature: 0, max_tokens: 40 });
+  t.equal(whole.object, 'text_completion');
+  t.ok(GREEDY.startsWith(whole.choices[0].text), JSON.stringify(whole.choices[0].text));
+  t.same(whole.usage, { prompt_tokens: 5, completion_tokens: 40, total_tokens: 45 });
+
+  const texts = ['', '', ''];
+  let usage;
+  for await (const c of client.completionsStream({
+    model: 'stories260k', prompt: 'Once upon a time', temperature: 0, max_tokens: 40, n: 3, stream_options: { include_usage: true },
+  })) {
+    for (const ch of c.choices) texts[ch.index] += ch.text;
+    usage = c.usage ?? usage;
+  }
+  t.same(texts, [whole.choices[0].text, whole.choices[0].text, whole.choices[0].text], 'three greedy choices, each under its index');
+  t.same(usage, { prompt_tokens: 5, completion_tokens: 120, total_tokens: 125 });
+});
+
+t.test('cancelling a request of n choices stops every sequence', async (t) => {
+  const svc = await startTestService(t);
+  linkEndless(svc.config.modelsDir);
+  const client = await PipeClient.connect(svc.pipeName);
+  t.teardown(() => client.close());
+  const ac = new AbortController();
+  const seen = new Set<number>();
+  const consume = async () => {
+    for await (const c of client.chatStream(slowStream({ n: 3, temperature: 1, seed: 1 }) as any, ac.signal)) {
+      for (const ch of (c as ChatCompletionChunk).choices) if (ch.delta.content) seen.add(ch.index);
+      if (seen.size === 3) ac.abort();
+    }
+  };
+  await t.rejects(consume(), { code: 'cancelled' });
+  t.same([...seen].sort(), [0, 1, 2], 'all three choices were generating');
+  const info = await client.modelInfo();
+  t.equal(info.find((m) => m.id === 'endless')?.inFlight, 0, 'the lease is released once every sequence has stopped');
+  const after = await client.chat(storyRequest({ model: 'endless', n: 2 }));
+  t.equal(after.choices.length, 2, 'the model serves the next request');
+});
