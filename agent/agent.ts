@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import {
-  type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type ChatMessage, type FinishReason, type SamplingParams,
+  type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type FinishReason, type SamplingParams,
   type TokenCount, type TokenCountRequest, type Usage, choiceSampling,
 } from '../protocol/chat.js';
 import type { Completion, CompletionChunk, CompletionRequest } from '../protocol/completions.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
+import type { PromptInput } from '../protocol/worker-messages.js';
 import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModel, OpenAIModelList, ServiceStatus, UnloadRequest } from '../protocol/models.js';
 import type { CrucibleApi } from '../protocol/operations.js';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
@@ -41,7 +42,7 @@ const FINGERPRINT = `crucible-${SERVICE_VERSION}`;
 
 /** One sequence of a request: choice `index` continues `messages`; `group` is its prompt's number. */
 interface Job {
-  messages: ChatMessage[];
+  messages: PromptInput;
   sampling: SamplingParams;
   group: number;
 }
@@ -54,12 +55,12 @@ type ChoiceEvent =
   | { type: 'usage'; usage: Usage };
 
 /** `n` jobs per prompt: choice `p * n + i` is choice `i` of prompt `p`, with its own seed. */
-function jobsFor(prompts: ChatMessage[][], n: number, sampling: SamplingParams): Job[] {
+function jobsFor(prompts: PromptInput[], n: number, sampling: SamplingParams): Job[] {
   return prompts.flatMap((messages, group) => Array.from({ length: n }, (_, i) => ({ messages, sampling: choiceSampling(sampling, i), group })));
 }
 
-/** A text completion's prompt as the worker takes it: one user message holding the text. */
-const promptMessages = (prompt: string): ChatMessage[] => [{ role: 'user', content: prompt }];
+/** A text completion's prompt goes to the model as it is, without the chat template. */
+const promptMessages = (prompt: string): PromptInput => ({ text: prompt });
 
 function chatRunner(lease: Lease): ChatRunner {
   if (lease.runner.kind !== 'chat') {

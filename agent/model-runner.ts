@@ -4,13 +4,13 @@ import { Piscina } from 'piscina';
 import type { ChatMessage, SamplingParams } from '../protocol/chat.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
 import type { ClassPrediction, ImageType, ModelMetadata, OcrPrediction } from '../protocol/predict.js';
-import type { LoadedModelFacts, WorkerEvent, WorkerInit, WorkerResult, WorkerTask } from '../protocol/worker-messages.js';
+import type { LoadedModelFacts, PromptInput, WorkerEvent, WorkerInit, WorkerResult, WorkerTask } from '../protocol/worker-messages.js';
 
 /** A loaded generative model: local workers, or an external server behind the same calls. */
 export interface ChatRunner {
   readonly kind: 'chat';
   readonly facts: LoadedModelFacts;
-  generate(messages: ChatMessage[], sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent>;
+  generate(input: PromptInput, sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent>;
   countTokens(messages: ChatMessage[]): Promise<number>;
   close(): Promise<void>;
 }
@@ -78,7 +78,7 @@ export class PiscinaRunner implements ChatRunner {
    * Streams a generation's events. Aborting sets the shared flag the worker checks between decode
    * steps, so the session survives; the stream then ends with a `cancelled` error event.
    */
-  async *generate(messages: ChatMessage[], sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent> {
+  async *generate(input: PromptInput, sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent> {
     const { port1, port2 } = new MessageChannel();
     const cancel = new SharedArrayBuffer(4);
     const flag = new Int32Array(cancel);
@@ -96,7 +96,9 @@ export class PiscinaRunner implements ChatRunner {
       wake?.();
     };
     port1.on('message', push);
-    const task: WorkerTask = { kind: 'generate', messages, sampling, port: port2, cancel };
+    const task: WorkerTask = Array.isArray(input)
+      ? { kind: 'generate', messages: input, sampling, port: port2, cancel }
+      : { kind: 'generate', messages: [], text: input.text, sampling, port: port2, cancel };
     // The task promise can settle before the last port message arrives; only a rejection (the
     // worker died) ends the stream from here.
     if (this.closing) {

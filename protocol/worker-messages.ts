@@ -40,9 +40,14 @@ export interface LoadedModelFacts {
   cacheType?: 'float32' | 'float16';
 }
 
+/** What a sequence continues: chat messages through the model's template, or raw text (legacy completions). */
+export type PromptInput = ChatMessage[] | { text: string };
+
 export interface GenerateTask {
   kind: 'generate';
   messages: ChatMessage[];
+  /** Raw prompt text, encoded as it is with the tokenizer's special tokens; set instead of messages. */
+  text?: string;
   sampling: SamplingParams;
   /** Receives WorkerEvents; ends with exactly one `done` or `error`. */
   port: MessagePort;

@@ -32,6 +32,7 @@ export default async function handle(task: WorkerTask): Promise<WorkerResult> {
       case 'generate':
         await e.generate({
           messages: task.messages,
+          text: task.text,
           sampling: task.sampling,
           cancel: task.cancel,
           emit: (event) => task.port.postMessage(event),

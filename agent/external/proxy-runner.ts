@@ -2,7 +2,7 @@ import type { ChatMessage, SamplingParams } from '../../protocol/chat.js';
 import type { ExternalModel } from '../../protocol/catalog.js';
 import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
 import { bodyOf, sseData } from '../../protocol/http-streams.js';
-import type { LoadedModelFacts, WorkerEvent } from '../../protocol/worker-messages.js';
+import type { LoadedModelFacts, PromptInput, WorkerEvent } from '../../protocol/worker-messages.js';
 import type { ChatRunner } from '../model-runner.js';
 
 /** The OpenAI request fields for our sampling parameters. */
@@ -59,7 +59,9 @@ export class ProxyRunner implements ChatRunner {
     return body.tokenCount;
   }
 
-  async *generate(messages: ChatMessage[], sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent> {
+  async *generate(input: PromptInput, sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent> {
+    // An upstream chat server takes raw text as one user message.
+    const messages: ChatMessage[] = Array.isArray(input) ? input : [{ role: 'user', content: input.text }];
     let res: Response;
     try {
       res = await this.post('/v1/chat/completions', openAiBody(this.model.ModelName, messages, sampling), signal);

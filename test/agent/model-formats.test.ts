@@ -1,5 +1,5 @@
 import t from 'tap';
-import { copyFileSync, cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeGenaiModel } from '../../workers/optimize/write-genai.js';
 import { GREEDY, STORIES, startTestService, storyRequest } from '../helpers/service.js';
@@ -95,4 +95,22 @@ t.test('a folder without a chat template uses Foundry\'s inference_model.json pr
   t.equal(await count([{ role: 'user', content: 'there was a cat' }]), await plain([{ role: 'user', content: 'Once upon a time, there was a cat' }]));
   const res = await (await post(svc.url, storyRequest({ model: 'tales-foundry', messages: [{ role: 'user', content: 'there was a little' }], max_tokens: 8 }))).json() as any;
   t.match(res.choices[0].message.content, /\w/, `answers: ${res.choices[0].message.content}`);
+});
+
+t.test('a text completion skips the chat template; a chat completion goes through it', async (t) => {
+  const svc = await startTestService(t);
+  const dir = join(svc.config.modelsDir, 'tales-chat');
+  cpSync(STORIES, dir, { recursive: true });
+  writeFileSync(join(dir, 'crucible.json'), JSON.stringify({ id: 'tales-chat:1' }));
+  const cfg = JSON.parse(readFileSync(join(STORIES, 'tokenizer_config.json'), 'utf8'));
+  cfg.chat_template = "{% for m in messages %}Question: {{ m['content'] }}\n{% endfor %}Answer:";
+  writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(cfg));
+  const completion = await (await fetch(`${svc.url}/v1/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'tales-chat', prompt: 'Once upon a time', max_tokens: 12, temperature: 0 }),
+  })).json() as any;
+  t.equal(completion.usage.prompt_tokens, 5, 'BOS + the four tokens of the text, nothing else');
+  t.equal(completion.choices[0].text, GREEDY.slice(0, completion.choices[0].text.length), 'the base model continues the raw text');
+  const chat = await (await post(svc.url, storyRequest({ model: 'tales-chat', max_tokens: 2 }))).json() as any;
+  t.ok(chat.usage.prompt_tokens > 5, `the chat template wraps the message (${chat.usage.prompt_tokens} tokens)`);
 });

@@ -16,6 +16,8 @@ const CANCELLED = { type: 'error', error: new CrucibleError('cancelled', 'the re
 
 export interface GenerateOptions {
   messages: ChatMessage[];
+  /** Raw prompt text instead of messages (legacy completions). */
+  text?: string;
   sampling: SamplingParams;
   cancel: SharedArrayBuffer;
   emit: (e: WorkerEvent) => void;
@@ -101,7 +103,7 @@ export class Engine {
 
   /** Resolves when the sequence has ended; every outcome arrives through `emit`. */
   generate(opts: GenerateOptions): Promise<void> {
-    const prompt = this.codec.encodePrompt(opts.messages);
+    const prompt = opts.text !== undefined ? this.codec.encodeText(opts.text) : this.codec.encodePrompt(opts.messages);
     const ctx = this.spec.contextLength;
     const room = ctx - prompt.length;
     const wanted = opts.sampling.maxTokens;

@@ -99,6 +99,11 @@ export class TextCodec {
     return this.tokenizer.encode(text, { add_special_tokens: addSpecial }).ids;
   }
 
+  /** Raw text, as a base model sees it: the tokenizer adds its own special tokens (BOS). */
+  encodeText(text: string): number[] {
+    return this.tokenizer.encode(text, { add_special_tokens: true }).ids;
+  }
+
   decode(ids: number[]): string {
     return this.tokenizer.decode(ids, { skip_special_tokens: true });
   }
