@@ -98,7 +98,8 @@ export class PiscinaRunner implements ChatRunner {
     port1.on('message', push);
     const task: WorkerTask = Array.isArray(input)
       ? { kind: 'generate', messages: input, sampling, port: port2, cancel }
-      : { kind: 'generate', messages: [], text: input.text, sampling, port: port2, cancel };
+      : 'text' in input ? { kind: 'generate', messages: [], text: input.text, sampling, port: port2, cancel }
+      : { kind: 'generate', messages: input.messages, tools: input.tools, sampling, port: port2, cancel };
     // The task promise can settle before the last port message arrives; only a rejection (the
     // worker died) ends the stream from here.
     if (this.closing) {

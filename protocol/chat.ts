@@ -1,4 +1,5 @@
 import { invalid } from './errors.js';
+import type { GrammarSpec } from './grammar.js';
 import {
   type Inert, type Json, emptyArray, emptyObject, isNullish, oneOf, optionalBoolean, optionalInteger, optionalNumber,
   refuseUnsupported, requireModelName, requireObject,
@@ -25,6 +26,10 @@ export interface SamplingParams {
   stop: string[];
   /** Keep generating past end-of-text ids (benchmarks; llama.cpp's and vLLM's `ignore_eos`). */
   ignoreEos: boolean;
+  /** What the output must match; tokens that would break it are masked before sampling. */
+  grammar?: GrammarSpec;
+  /** Report each sampled token's log-probability with this many alternatives (0-20); unset: none. */
+  logprobs?: number;
 }
 
 /** A validated POST /v1/chat/completions body (pipe op `chat.completions`). */

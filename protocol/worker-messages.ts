@@ -1,6 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ChatMessage, FinishReason, SamplingParams } from './chat.js';
 import type { ErrorBody } from './errors.js';
+import type { TokenLogprob } from './grammar.js';
 import type { ClassPrediction, ImageType, ModelMetadata, OcrPrediction } from './predict.js';
 
 /** What the agent tells a model worker when it starts (piscina `workerData`). */
@@ -41,13 +42,15 @@ export interface LoadedModelFacts {
 }
 
 /** What a sequence continues: chat messages through the model's template, or raw text (legacy completions). */
-export type PromptInput = ChatMessage[] | { text: string };
+export type PromptInput = ChatMessage[] | { text: string } | { messages: ChatMessage[]; tools: unknown[] };
 
 export interface GenerateTask {
   kind: 'generate';
   messages: ChatMessage[];
   /** Raw prompt text, encoded as it is with the tokenizer's special tokens; set instead of messages. */
   text?: string;
+  /** Functions to show the model through its chat template (OpenAI `tools` form). */
+  tools?: unknown[];
   sampling: SamplingParams;
   /** Receives WorkerEvents; ends with exactly one `done` or `error`. */
   port: MessagePort;
@@ -74,6 +77,8 @@ export type WorkerTask = GenerateTask | CountTask | LoadTask | CrashTask;
 export type WorkerEvent =
   | { type: 'start'; promptTokens: number }
   | { type: 'delta'; text: string }
+  /** Each sampled token's log-probability, before the text it contributes to (when asked). */
+  | { type: 'logprobs'; entries: TokenLogprob[] }
   | { type: 'done'; finishReason: FinishReason; promptTokens: number; completionTokens: number }
   | { type: 'error'; error: ErrorBody };
 

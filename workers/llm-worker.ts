@@ -33,6 +33,7 @@ export default async function handle(task: WorkerTask): Promise<WorkerResult> {
         await e.generate({
           messages: task.messages,
           text: task.text,
+          tools: task.tools,
           sampling: task.sampling,
           cancel: task.cancel,
           emit: (event) => task.port.postMessage(event),

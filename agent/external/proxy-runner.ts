@@ -61,7 +61,7 @@ export class ProxyRunner implements ChatRunner {
 
   async *generate(input: PromptInput, sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent> {
     // An upstream chat server takes raw text as one user message.
-    const messages: ChatMessage[] = Array.isArray(input) ? input : [{ role: 'user', content: input.text }];
+    const messages: ChatMessage[] = Array.isArray(input) ? input : 'text' in input ? [{ role: 'user', content: input.text }] : input.messages;
     let res: Response;
     try {
       res = await this.post('/v1/chat/completions', openAiBody(this.model.ModelName, messages, sampling), signal);

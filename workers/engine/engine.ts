@@ -4,6 +4,7 @@ import { CrucibleError } from '../../protocol/errors.js';
 import type { LoadedModelFacts, WorkerEvent, WorkerInit } from '../../protocol/worker-messages.js';
 import { BatchCache, type CacheAlignment, type CacheType } from './batch-cache.js';
 import { checkExternalData, readGraphFacts } from './graph-facts.js';
+import { Grammars } from './grammar/constraints.js';
 import { halfToFloat } from './half.js';
 import { type ModelSpec, type Variant, layerName, pickVariant, rankVariants, readModelSpec } from './model-spec.js';
 import { createSession } from './session.js';
@@ -18,6 +19,8 @@ export interface GenerateOptions {
   messages: ChatMessage[];
   /** Raw prompt text instead of messages (legacy completions). */
   text?: string;
+  /** Functions the chat template shows the model. */
+  tools?: unknown[];
   sampling: SamplingParams;
   cancel: SharedArrayBuffer;
   emit: (e: WorkerEvent) => void;
@@ -40,6 +43,8 @@ export class Engine {
   private readonly align: CacheAlignment;
   private readonly cacheType: CacheType;
   private readonly halfLogits: boolean;
+  /** This model's grammar compiler, for structured outputs and tool calls. */
+  readonly grammars: Grammars;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -54,6 +59,7 @@ export class Engine {
     const logitsMeta = session.outputMetadata.find((m) => m.name === spec.names.logits);
     this.halfLogits = logitsMeta?.isTensor === true && logitsMeta.type === 'float16';
     this.batch = new BatchCache(spec.numKvHeads, spec.headDim, this.align, this.cacheType);
+    this.grammars = new Grammars(spec.dir, spec.vocabSize, spec.eosTokenIds);
     this.pastNames = [];
     this.presentNames = [];
     for (let i = 0; i < spec.numLayers; i++) {
@@ -103,7 +109,7 @@ export class Engine {
 
   /** Resolves when the sequence has ended; every outcome arrives through `emit`. */
   generate(opts: GenerateOptions): Promise<void> {
-    const prompt = opts.text !== undefined ? this.codec.encodeText(opts.text) : this.codec.encodePrompt(opts.messages);
+    const prompt = opts.text !== undefined ? this.codec.encodeText(opts.text) : this.codec.encodePrompt(opts.messages, opts.tools);
     const ctx = this.spec.contextLength;
     const room = ctx - prompt.length;
     const wanted = opts.sampling.maxTokens;
@@ -113,13 +119,38 @@ export class Engine {
         (wanted !== undefined ? ` and max_tokens asks for ${wanted} more` : '') + '.',
         wanted !== undefined && room >= 1 ? 'max_tokens' : 'messages');
     }
-    return new Promise<void>((resolve) => {
+    const grammar = opts.sampling.grammar;
+    // Compiled before the sequence starts, so a grammar that cannot compile fails the request cleanly.
+    return (grammar ? this.grammars.constraint(grammar) : Promise.resolve(null)).then((constraint) => new Promise<void>((resolve) => {
       const seq = new Sequence(prompt, wanted ?? room, opts.sampling, this.codec.streamDecoder(prompt),
-        BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, 1, this.cacheType), opts.cancel, opts.emit, resolve);
+        BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, 1, this.cacheType), opts.cancel, opts.emit, resolve, constraint);
       opts.emit({ type: 'start', promptTokens: prompt.length });
       this.prefilling.push(seq);
       void this.pump();
-    });
+    }));
+  }
+
+  /**
+   * Samples a sequence's next token from a logits row: under its grammar's mask when it has one,
+   * reporting log-probabilities when asked, then hands the token to the sequence.
+   */
+  private async pick(seq: Sequence, logits: Float32Array, at: number): Promise<void> {
+    const vocab = this.spec.vocabSize;
+    const mask = seq.constraint ? await seq.constraint.mask() : null;
+    const token = seq.sampler.sample(logits, at, vocab, mask);
+    if (seq.logprobs !== undefined) {
+      const lp = seq.sampler.logprobs(logits, at, vocab, token, seq.logprobs, mask);
+      const entry = (id: number, logprob: number) => {
+        const bytes = this.codec.tokenBytes(id);
+        return { token: Buffer.from(bytes).toString('utf8'), logprob, bytes };
+      };
+      seq.emit({ type: 'logprobs', entries: [{ ...entry(token, lp.logprob), top_logprobs: lp.top.map((t) => entry(t.id, t.logprob)) }] });
+    }
+    if (seq.constraint && !seq.constraint.accept(token)) {
+      seq.finish({ type: 'error', error: new CrucibleError('internal_error', `the grammar refused token ${token} it had allowed`).toBody() });
+      return;
+    }
+    seq.accept(token, this.eos);
   }
 
   /** The scheduler loop: alternates one prefill chunk with one batched decode step. */
@@ -169,7 +200,7 @@ export class Engine {
     if (total < seq.prompt.length) return;
     this.prefilling.shift();
     const logits = this.logitsOf(out, n - 1, n - 1);
-    seq.accept(seq.sampler.sample(logits.data, logits.at, this.spec.vocabSize), this.eos);
+    await this.pick(seq, logits.data, logits.at);
     if (seq.done) return;
     this.batch.join(seq.cache, seq.pos);
     seq.cache = null;
@@ -207,16 +238,15 @@ export class Engine {
     });
     const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, n, this.cacheType);
     const out = await this.run(ids, positions, mask, n, width, empty);
-    const vocab = this.spec.vocabSize;
     const inGroup = new Set(group);
     for (let i = this.prefilling.length - 1; i >= 0; i--) if (inGroup.has(this.prefilling[i])) this.prefilling.splice(i, 1);
-    group.forEach((seq, r) => {
+    for (const [r, seq] of group.entries()) {
       seq.prefilled = seq.pos = seq.prompt.length;
       seq.cache = null;
       const last = r * width + pads[r] + seq.prompt.length - 1;
       const logits = this.logitsOf(out, last, last);
-      seq.accept(seq.sampler.sample(logits.data, logits.at, vocab), this.eos);
-    });
+      await this.pick(seq, logits.data, logits.at);
+    }
     // Join the whole block, then drop the rows that already finished.
     this.batch.join(this.presentNames.map((name) => out[name]), width, group.map((s) => s.prompt.length));
     this.decoding.push(...group);
@@ -246,7 +276,7 @@ export class Engine {
     for (let r = 0; r < b; r++) {
       const seq = this.decoding[r];
       seq.pos++;
-      seq.accept(seq.sampler.sample(logits.data, logits.at + r * vocab, vocab), this.eos);
+      await this.pick(seq, logits.data, logits.at + r * vocab);
     }
     if (this.decoding.some((s) => s.done)) this.compact();
   }

@@ -36,17 +36,23 @@ export class Sampler {
     }
   }
 
-  /** `logits` is read in place from `offset`; only the penalised entries are copied. */
-  sample(logits: Float32Array, offset: number, vocab: number): number {
+  /**
+   * `logits` is read in place from `offset`; only the penalised entries are copied. `mask` (a
+   * grammar's bitmask, bit set = allowed) removes tokens before anything else sees them.
+   */
+  sample(logits: Float32Array, offset: number, vocab: number, mask?: Int32Array | null): number {
     const penalised = this.counts.size > 0;
-    const adjust = (i: number, v: number) => {
+    const value = (i: number) => {
+      if (mask && ((mask[i >> 5] >>> (i & 31)) & 1) === 0) return -Infinity;
+      const v = logits[offset + i];
+      if (!penalised) return v;
       const c = this.counts.get(i);
       return c === undefined ? v : v - this.p.frequencyPenalty * c - this.p.presencePenalty;
     };
     let best = 0;
     let bestV = -Infinity;
     for (let i = 0; i < vocab; i++) {
-      const v = penalised ? adjust(i, logits[offset + i]) : logits[offset + i];
+      const v = value(i);
       if (v > bestV) { bestV = v; best = i; }
     }
     if (this.greedy) return best;
@@ -56,7 +62,7 @@ export class Sampler {
     let n = 0;
     const floor = bestV - LOGIT_WINDOW * t;
     for (let i = 0; i < vocab; i++) {
-      const v = penalised ? adjust(i, logits[offset + i]) : logits[offset + i];
+      const v = value(i);
       if (v >= floor) { this.idx[n] = i; this.prob[n] = Math.exp((v - bestV) / t); n++; }
     }
     const cand = Array.from(this.idx.subarray(0, n));
@@ -81,5 +87,39 @@ export class Sampler {
       if (r <= 0) return cand[j];
     }
     return cand[keep - 1];
+  }
+
+  /**
+   * Log-probabilities under the distribution sampled from: the logits after penalties and the
+   * grammar mask, divided by the temperature (1 under greedy decoding), before top-k / top-p.
+   * Returns the chosen token's and the `top` strongest alternatives'.
+   */
+  logprobs(logits: Float32Array, offset: number, vocab: number, token: number, top: number, mask?: Int32Array | null): { logprob: number; top: { id: number; logprob: number }[] } {
+    const t = this.p.temperature === 0 ? 1 : this.p.temperature;
+    const penalised = this.counts.size > 0;
+    let maxV = -Infinity;
+    const vals = new Float64Array(vocab);
+    for (let i = 0; i < vocab; i++) {
+      let v = logits[offset + i];
+      if (mask && ((mask[i >> 5] >>> (i & 31)) & 1) === 0) v = -Infinity;
+      else if (penalised) { const c = this.counts.get(i); if (c !== undefined) v -= this.p.frequencyPenalty * c + this.p.presencePenalty; }
+      vals[i] = v / t;
+      if (vals[i] > maxV) maxV = vals[i];
+    }
+    let sum = 0;
+    for (let i = 0; i < vocab; i++) if (vals[i] > -Infinity) sum += Math.exp(vals[i] - maxV);
+    const logZ = maxV + Math.log(sum);
+    const best: { id: number; logprob: number }[] = [];
+    if (top > 0) {
+      for (let i = 0; i < vocab; i++) {
+        if (vals[i] === -Infinity) continue;
+        if (best.length < top || vals[i] > best[best.length - 1].logprob) {
+          best.push({ id: i, logprob: vals[i] });
+          best.sort((a, b) => b.logprob - a.logprob || a.id - b.id);
+          if (best.length > top) best.pop();
+        }
+      }
+    }
+    return { logprob: vals[token] - logZ, top: best.map((b) => ({ id: b.id, logprob: b.logprob - logZ })) };
   }
 }

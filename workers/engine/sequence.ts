@@ -4,6 +4,7 @@ import type ort from 'onnxruntime-node';
 import { Sampler } from './sampler.js';
 import { StopMatcher } from './stop-matcher.js';
 import type { StreamDecoder } from './text-codec.js';
+import type { Constraint } from './grammar/constraints.js';
 
 /** One request's generation state inside the worker. */
 export class Sequence {
@@ -19,6 +20,8 @@ export class Sequence {
   generated = 0;
   done = false;
   private readonly cancelFlag: Int32Array;
+  /** Alternatives to report with each token's log-probability; undefined when not asked. */
+  readonly logprobs: number | undefined;
   private readonly ignoreEos: boolean;
 
   constructor(
@@ -30,7 +33,10 @@ export class Sequence {
     cancel: SharedArrayBuffer,
     readonly emit: (e: WorkerEvent) => void,
     readonly settle: () => void,
+    /** The grammar this sequence's output must match, if any. */
+    readonly constraint: Constraint | null = null,
   ) {
+    this.logprobs = sampling.logprobs;
     this.sampler = new Sampler(sampling);
     this.stops = new StopMatcher(sampling.stop);
     this.cache = emptyCache;
@@ -46,6 +52,7 @@ export class Sequence {
     if (this.done) return;
     this.done = true;
     this.cache = null;
+    this.constraint?.dispose();
     this.emit(event);
     this.settle();
   }
@@ -55,7 +62,8 @@ export class Sequence {
    * string or the token budget.
    */
   accept(token: number, eos: ReadonlySet<number>): void {
-    if (eos.has(token) && !this.ignoreEos) return this.end('stop');
+    // A grammar that is complete ends the output even when end-of-text ids are ignored.
+    if (eos.has(token) && (!this.ignoreEos || this.constraint?.complete)) return this.end('stop');
     this.generated++;
     this.lastToken = token;
     this.sampler.accept(token);

@@ -49,6 +49,13 @@ export class TextCodec {
   private readonly template: Template | null;
   private readonly foundry: FoundryTemplate | null;
   private readonly specials: Record<string, string | undefined>;
+  /** Token pieces by id and how they spell bytes, for log-probabilities' `token` and `bytes`. */
+  private readonly pieces: string[] = [];
+  private readonly pieceKind: 'byte_fallback' | 'byte_level' | 'raw';
+  /** Whether the chat template renders `tools` (so the model can be shown the functions). */
+  readonly templateTakesTools: boolean;
+  /** The tool-call syntax the template teaches, when it is Hermes-style `<tool_call>` blocks. */
+  readonly toolTags: { begin: string; end: string } | null;
 
   constructor(dir: string) {
     let tokenizerJson: object;
@@ -61,9 +68,17 @@ export class TextCodec {
     } catch (err) {
       throw new CrucibleError('model_load_failed', `cannot load the tokenizer in ${dir}: ${(err as Error).message}`);
     }
+    const model = (tokenizerJson as { model?: { vocab?: unknown; byte_fallback?: boolean } }).model ?? {};
+    if (Array.isArray(model.vocab)) (model.vocab as [string, number][]).forEach((e, i) => { this.pieces[i] = e[0]; });
+    else if (model.vocab && typeof model.vocab === 'object') for (const [p, id] of Object.entries(model.vocab as Record<string, number>)) this.pieces[id] = p;
+    for (const t of (tokenizerJson as { added_tokens?: { id: number; content: string }[] }).added_tokens ?? []) this.pieces[t.id] = t.content;
+    const shape = JSON.stringify([(tokenizerJson as any).pre_tokenizer, (tokenizerJson as any).decoder]);
+    this.pieceKind = model.byte_fallback ? 'byte_fallback' : shape.includes('ByteLevel') ? 'byte_level' : 'raw';
     const source = typeof config.chat_template === 'string' ? config.chat_template
       : Array.isArray(config.chat_template) ? (config.chat_template as { name: string; template: string }[]).find((t) => t.name === 'default')?.template
       : undefined;
+    this.templateTakesTools = /\btools\b/.test(source ?? '');
+    this.toolTags = this.templateTakesTools && (source ?? '').includes('<tool_call>') ? { begin: '<tool_call>\n', end: '\n</tool_call>' } : null;
     // A folder without a chat template may carry Foundry's prompt template instead.
     this.foundry = source ? null : readFoundryTemplate(dir);
     try {
@@ -79,10 +94,10 @@ export class TextCodec {
     };
   }
 
-  renderPrompt(messages: ChatMessage[]): string {
+  renderPrompt(messages: ChatMessage[], tools?: unknown[]): string {
     if (this.foundry) return renderFoundry(this.foundry, messages);
     try {
-      return this.template!.render({ messages, add_generation_prompt: true, ...this.specials });
+      return this.template!.render({ messages, add_generation_prompt: true, ...this.specials, ...(tools && tools.length ? { tools } : {}) });
     } catch (err) {
       throw new CrucibleError('invalid_request', `the model's chat template rejected the messages: ${(err as Error).message}`, 'messages');
     }
@@ -92,11 +107,23 @@ export class TextCodec {
    * Templates that write the BOS token themselves must not get a second one from the tokenizer;
    * templates that do not (plain base models) rely on it.
    */
-  encodePrompt(messages: ChatMessage[]): number[] {
-    const text = this.renderPrompt(messages);
+  encodePrompt(messages: ChatMessage[], tools?: unknown[]): number[] {
+    const text = this.renderPrompt(messages, tools);
     const bos = this.specials.bos_token;
     const addSpecial = !(bos && text.startsWith(bos));
     return this.tokenizer.encode(text, { add_special_tokens: addSpecial }).ids;
+  }
+
+  /** The bytes one token stands for, as OpenAI's `logprobs[].bytes`. */
+  tokenBytes(id: number): number[] {
+    const piece = this.pieces[id] ?? '';
+    if (this.pieceKind === 'byte_fallback') {
+      const hex = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+      if (hex) return [parseInt(hex[1], 16)];
+      return [...Buffer.from(piece.replace(/\u2581/g, ' '), 'utf8')];
+    }
+    if (this.pieceKind === 'byte_level') return [...piece].map((ch) => byteLevelDecoder().get(ch) ?? 63);
+    return [...Buffer.from(piece, 'utf8')];
   }
 
   /** Raw text, as a base model sees it: the tokenizer adds its own special tokens (BOS). */
@@ -149,4 +176,20 @@ export class StreamDecoder {
     this.prefix = this.read = 0;
     return after.length > before.length ? after.slice(before.length) : '';
   }
+}
+
+let byteLevel: Map<string, number> | null = null;
+
+/** GPT-2's byte-level alphabet: the character each byte is written as in a byte-level vocabulary. */
+function byteLevelDecoder(): Map<string, number> {
+  if (byteLevel) return byteLevel;
+  const bytes: number[] = [];
+  for (let b = 33; b <= 126; b++) bytes.push(b);
+  for (let b = 161; b <= 172; b++) bytes.push(b);
+  for (let b = 174; b <= 255; b++) bytes.push(b);
+  const chars = [...bytes];
+  let n = 0;
+  for (let b = 0; b < 256; b++) if (!bytes.includes(b)) { bytes.push(b); chars.push(256 + n++); }
+  byteLevel = new Map(bytes.map((b, i) => [String.fromCharCode(chars[i]), b]));
+  return byteLevel;
 }

@@ -1,0 +1,16 @@
+import { xgrammar } from './build/workers/engine/grammar/xgrammar.js';
+import { readFileSync } from 'node:fs';
+const xg = xgrammar();
+console.log(Object.keys(xg));
+const tok = JSON.parse(readFileSync('models/stories260k/tokenizer.json', 'utf8'));
+const vocab = new Array(512); for (const [k, v] of Object.entries(tok.model.vocab)) vocab[v] = k;
+let t0 = performance.now();
+const info = await xg.TokenizerInfo.createTokenizerInfo(vocab, 'byte_fallback', false, 512, [2]);
+const compiler = await xg.GrammarCompiler.createGrammarCompiler(info);
+console.log('info+compiler', (performance.now()-t0).toFixed(1));
+t0 = performance.now();
+const g = await compiler.compileJSONSchema(JSON.stringify({ type: 'object', properties: { name: { type: 'string' }, age: { type: 'integer', minimum: 0, maximum: 120 } }, required: ['name', 'age'], additionalProperties: false }), false);
+console.log('compile', (performance.now()-t0).toFixed(1));
+const m = await xg.GrammarMatcher.createGrammarMatcher(g);
+const mask = await m.getNextTokenBitmask();
+console.log(mask.length, [...Array(512).keys()].filter((i) => (mask[i >> 5] >>> (i & 31)) & 1).map((i) => vocab[i]).slice(0, 20));

@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CrucibleError } from '../../../protocol/errors.js';
+import type { GrammarSpec } from '../../../protocol/grammar.js';
+import type { CompiledGrammar, GrammarCompiler, GrammarMatcher as Matcher } from '@mlc-ai/web-xgrammar';
+import { xgrammar } from './xgrammar.js';
+
+
+/** Whitespace the grammar allows in a row: enough for readable JSON, too little to loop on. */
+const MAX_WHITESPACE = 2;
+const CACHE_SIZE = 64;
+
+/** The model's vocabulary as XGrammar reads it: token strings by id, and how they encode bytes. */
+function tokenizerVocab(dir: string): { vocab: string[]; type: 'byte_fallback' | 'byte_level' | 'raw'; prependSpace: boolean } {
+  const t = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+  const vocab: string[] = [];
+  const v = t.model?.vocab;
+  if (Array.isArray(v)) v.forEach((entry: [string, number], i: number) => { vocab[i] = entry[0]; });
+  else if (v && typeof v === 'object') for (const [piece, id] of Object.entries(v)) vocab[id as number] = piece;
+  for (const added of t.added_tokens ?? []) vocab[added.id] = added.content;
+  for (let i = 0; i < vocab.length; i++) vocab[i] ??= '';
+  const json = JSON.stringify([t.pre_tokenizer, t.decoder]);
+  const type = t.model?.byte_fallback ? 'byte_fallback' : json.includes('ByteLevel') ? 'byte_level' : 'raw';
+  const prependSpace = JSON.stringify([t.normalizer, t.pre_tokenizer]).includes('"prepend":"▁"')
+    || /"prepend_scheme":"(always|first)"/.test(json);
+  return { vocab, type, prependSpace };
+}
+
+/** One sequence's grammar state: the mask for its next token, advanced by each token it takes. */
+export class Constraint {
+  constructor(private readonly matcher: Matcher) {}
+
+  /** Allowed next tokens as a bitmask (bit set = allowed). */
+  mask(): Promise<Int32Array> {
+    return this.matcher.getNextTokenBitmask();
+  }
+
+  /** Advances with a sampled token; false when the grammar did not allow it. */
+  accept(token: number): boolean {
+    return this.matcher.acceptToken(token);
+  }
+
+  /** The output is complete (the model's end token was accepted at the grammar's end). */
+  get complete(): boolean {
+    return this.matcher.isTerminated();
+  }
+
+  dispose(): void {
+    this.matcher.dispose();
+  }
+}
+
+/**
+ * One model's grammar compiler: the tokenizer info is built once, and each grammar is compiled
+ * once per model (kept for the most recent 64), so a schema repeated across requests costs its
+ * compile only the first time.
+ */
+export class Grammars {
+  private compiler: Promise<GrammarCompiler> | null = null;
+  private readonly cache = new Map<string, Promise<CompiledGrammar>>();
+  /** Milliseconds each compile took, for the benchmark and the logs. */
+  readonly compileMs: number[] = [];
+
+  constructor(private readonly dir: string, private readonly vocabSize: number, private readonly stopIds: number[]) {}
+
+  private getCompiler() {
+    this.compiler ??= (async () => {
+      const xg = xgrammar();
+      const { vocab, type, prependSpace } = tokenizerVocab(this.dir);
+      const info = await xg.TokenizerInfo.createTokenizerInfo(vocab, type, prependSpace, this.vocabSize, this.stopIds);
+      return xg.GrammarCompiler.createGrammarCompiler(info);
+    })();
+    return this.compiler;
+  }
+
+  private compile(spec: GrammarSpec): Promise<CompiledGrammar> {
+    const key = JSON.stringify(spec);
+    let hit = this.cache.get(key);
+    if (hit) {
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return hit;
+    }
+    hit = (async () => {
+      const compiler = await this.getCompiler();
+      const t0 = performance.now();
+      try {
+        switch (spec.kind) {
+          case 'json_object':
+            return await compiler.compileJSONSchema(JSON.stringify({ type: 'object' }), true, undefined, undefined, false, MAX_WHITESPACE);
+          case 'json_schema':
+            return await compiler.compileJSONSchema(JSON.stringify(spec.schema), true, undefined, undefined, spec.strict, MAX_WHITESPACE);
+          case 'tool_tags': {
+            const xg = xgrammar();
+            const tags = spec.functions.map((f) => new xg.StructuralTagItem(`${spec.begin}{"name": "${f.name}", "arguments": `, f.parameters, `}${spec.end}`));
+            return await compiler.compileStructuralTag(tags, [spec.begin]);
+          }
+        }
+      } catch (err) {
+        throw new CrucibleError('invalid_request', `the grammar engine cannot compile this format: ${(err as Error).message ?? err}`, 'response_format');
+      } finally {
+        this.compileMs.push(performance.now() - t0);
+        if (this.compileMs.length > 256) this.compileMs.shift();
+      }
+    })();
+    this.cache.set(key, hit);
+    hit.catch(() => this.cache.delete(key));
+    while (this.cache.size > CACHE_SIZE) {
+      const oldest = this.cache.keys().next().value as string;
+      void this.cache.get(oldest)?.then((g) => g.dispose(), () => {});
+      this.cache.delete(oldest);
+    }
+    return hit;
+  }
+
+  async constraint(spec: GrammarSpec): Promise<Constraint> {
+    const compiled = await this.compile(spec);
+    return new Constraint(await xgrammar().GrammarMatcher.createGrammarMatcher(compiled));
+  }
+}
