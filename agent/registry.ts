@@ -185,31 +185,45 @@ export class Registry {
     await Promise.all([...this.slots.values()].map((s) => this.unload(s.entry.id, force).catch(() => {})));
   }
 
+  /**
+   * The model's slot once it is loaded. The slot of a new load is recorded before anything is
+   * awaited, so however many requests arrive together exactly one load runs per model and every
+   * one of them waits on it and gets its result.
+   */
   private async ensureLoaded(entry: ModelEntry, opts: { ttl?: number; ep?: string }): Promise<Slot> {
-    let slot = this.slots.get(entry.id);
+    const slot = this.slots.get(entry.id);
     const ep = opts.ep ?? slot?.ep ?? this.deps.defaultEp;
-    if (slot?.state === 'loaded' && opts.ep && slot.ep !== opts.ep) {
-      // A different provider means a new session: reload once the model is idle.
-      await this.unload(entry.id, false);
-      slot = undefined;
-    }
-    if (slot?.state === 'loaded') return slot;
-    if (slot?.state === 'loading') {
+    if (slot?.state === 'loaded' && (!opts.ep || slot.ep === opts.ep)) return slot;
+    if (slot?.state === 'loading' && (!opts.ep || slot.ep === opts.ep)) {
       await slot.loading;
       return slot;
     }
-    await this.makeRoom();
+    // A different provider means a new session: the old one is retired once its requests finish.
+    const previous = slot && slot.state !== 'failed' ? slot : null;
     const fresh: Slot = {
       entry, state: 'loading', loading: null, runner: null, error: null, ep, ttl: opts.ttl ?? this.deps.defaultTtl,
       inFlight: 0, lastUsed: this.now(), timer: null, idleWaiters: [], queue: [],
     };
     this.slots.set(entry.id, fresh);
-    fresh.loading = this.deps.startRunner(entry, ep);
+    fresh.loading = this.startLoad(fresh, previous);
+    await fresh.loading;
+    return fresh;
+  }
+
+  private async startLoad(fresh: Slot, previous: Slot | null): Promise<Runner> {
     try {
-      fresh.runner = await fresh.loading;
+      if (previous) await this.retire(previous);
+      await this.makeRoom(fresh);
+      const runner = await this.deps.startRunner(fresh.entry, fresh.ep);
+      if (this.slots.get(fresh.entry.id) !== fresh) {
+        // Unloaded or shut down while it loaded: nobody holds this pool, so close it now.
+        await runner.close().catch(() => {});
+        throw new CrucibleError('shutting_down', `'${fresh.entry.id}' was unloaded while it loaded`);
+      }
+      fresh.runner = runner;
       fresh.state = 'loaded';
       fresh.loading = null;
-      return fresh;
+      return runner;
     } catch (err) {
       fresh.state = 'failed';
       fresh.loading = null;
@@ -218,10 +232,17 @@ export class Registry {
     }
   }
 
+  /** Closes a slot that has been replaced, after its requests in flight finish. */
+  private async retire(slot: Slot): Promise<void> {
+    if (slot.state === 'loading') await slot.loading!.catch(() => {});
+    if (slot.inFlight > 0) await new Promise<void>((r) => slot.idleWaiters.push(r));
+    await this.drop(slot);
+  }
+
   /** Evicts the least recently used idle model when the budget is full; busy models stay. */
-  private async makeRoom(): Promise<void> {
+  private async makeRoom(loading: Slot): Promise<void> {
     // External models hold no memory here and do not count against the budget.
-    const live = [...this.slots.values()].filter((s) => s.state !== 'failed' && !s.entry.external);
+    const live = [...this.slots.values()].filter((s) => s !== loading && s.state !== 'failed' && !s.entry.external);
     if (live.length < this.deps.maxLoaded) return;
     const idle = live.filter((s) => s.state === 'loaded' && s.inFlight === 0).sort((a, b) => a.lastUsed - b.lastUsed);
     if (idle.length > 0) await this.drop(idle[0]);

@@ -17,7 +17,7 @@ import { BUNDLED_MODELS, defaultPipeName, prepareHome, removeServiceFile, writeS
 import { KeyStore, readOrCreateKeys } from './keys.js';
 import { type Logger, createLogger } from './log.js';
 import { Metrics } from './metrics.js';
-import { PiscinaRunner } from './model-runner.js';
+import { PiscinaRunner, type Runner } from './model-runner.js';
 import { PiscinaPredictRunner } from './predict-runner.js';
 import { Registry } from './registry.js';
 
@@ -70,20 +70,25 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     startRunner: async (entry, ep) => {
       const t0 = performance.now();
       const { maxBatch, replicas, threads } = settingsFor(entry, config);
-      const runner = entry.external ? new ProxyRunner(entry.external) : entry.task !== 'chat'
-        ? await PiscinaPredictRunner.start({ modelDir: entry.path, name: entry.id, intraOpThreads: threads, maxPixels: config.maxImagePixels }, replicas)
-        : await PiscinaRunner.start({
-        modelDir: entry.path,
-        executionProvider: ep,
-        intraOpThreads: threads,
-        maxBatch,
-        prefillChunk: config.prefillChunk,
-        replicas,
-        fusedDir: config.fuse === '0' || entry.settings.fuse === false ? null : join(config.modelsDir, '.fused', entry.folder.replace(/\//g, '-')),
-      }).catch((err) => {
+      let runner: Runner;
+      try {
+        runner = entry.external ? new ProxyRunner(entry.external) : entry.task !== 'chat'
+          ? await PiscinaPredictRunner.start({ modelDir: entry.path, name: entry.id, intraOpThreads: threads, maxPixels: config.maxImagePixels }, replicas)
+          : await PiscinaRunner.start({
+            modelDir: entry.path,
+            executionProvider: ep,
+            intraOpThreads: threads,
+            maxBatch,
+            prefillChunk: config.prefillChunk,
+            replicas,
+            fusedDir: config.fuse === '0' || entry.settings.fuse === false ? null : join(config.modelsDir, '.fused', entry.folder.replace(/\//g, '-')),
+          });
+      } catch (err) {
+        metrics.modelLoads.inc({ model: entry.id, outcome: 'failed' });
         log.error({ model: entry.id, error: (err as Error).message }, 'model failed to load');
         throw err;
-      });
+      }
+      metrics.modelLoads.inc({ model: entry.id, outcome: 'loaded' });
       log.info({ model: entry.id, ep: runner.facts.executionProvider, fused: Boolean(runner.facts.fused), durationMs: Math.round(performance.now() - t0) }, 'model loaded');
       return runner;
     },
