@@ -3,7 +3,7 @@ import type {
   ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, FinishReason, TokenCount, TokenCountRequest, Usage,
 } from '../protocol/chat.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
-import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModelList, ServiceStatus, UnloadRequest } from '../protocol/models.js';
+import { type GpuDevice, type LoadRequest, type ModelInfo, type OpenAIModelList, type ServiceStatus, type UnloadRequest, serviceStatus } from '../protocol/models.js';
 import type { CrucibleApi } from '../protocol/operations.js';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from '../protocol/catalog.js';
@@ -81,31 +81,40 @@ export class Agent implements CrucibleApi {
    */
   private async acquire(name: string, ctl?: RequestControl) {
     if (this.shutdown.signal.aborted) throw new CrucibleError('shutting_down', 'the service is shutting down');
+    // The resolver ranks variants by the providers that run here: probe them first (once).
+    await this.devices.providers();
     try {
       return await this.registry.acquire(name, ctl?.signal ?? this.shutdown.signal);
     } catch (err) {
       if (err instanceof CrucibleError && err.code === 'overloaded') this.opts.metrics.rejected.inc({ model: name });
       if (err instanceof CrucibleError && err.code === 'cancelled' && ctl) throw ctl.error(err);
-      if (err instanceof CrucibleError && err.code === 'model_not_found') {
-        const entry = await this.cache.resolveCatalog(name).catch(() => undefined);
-        if (entry) {
-          throw new CrucibleError('model_not_found',
-            `The model '${name}' is in the catalog as '${entry.name}' but not downloaded; download it first (crucible model download ${entry.alias}, or POST /openai/download)`, 'model');
-        }
-      }
-      throw err;
+      throw await this.notDownloaded(name, err);
     }
   }
 
+  /**
+   * A name that is in the catalog but not in the cache says how to get it. The Foundry Local SDKs
+   * turn a load error holding "No OpenAIService provider found for modelName" into their own
+   * "has not been downloaded yet" guidance, so that phrase follows our message.
+   */
+  private async notDownloaded(name: string, err: unknown): Promise<unknown> {
+    if (!(err instanceof CrucibleError) || err.code !== 'model_not_found') return err;
+    const entry = await this.cache.resolveCatalog(name).catch(() => undefined);
+    if (!entry) return err;
+    return new CrucibleError('model_not_found',
+      `The model '${name}' is in the catalog as '${entry.name}' but not downloaded; download it first `
+      + `(crucible model download ${entry.alias}, or POST /openai/download). No OpenAIService provider found for modelName ${entry.name}`, 'model');
+  }
+
   async status(): Promise<ServiceStatus> {
-    return {
-      Endpoints: this.info.endpoints(),
-      ModelDirPath: this.info.modelDirPath,
-      PipeName: this.info.pipeName(),
-      Version: SERVICE_VERSION,
+    return serviceStatus({
+      endpoints: this.info.endpoints(),
+      modelDirPath: this.info.modelDirPath,
+      pipeName: this.info.pipeName(),
+      version: SERVICE_VERSION,
       protocolVersion: PROTOCOL_VERSION,
       pid: process.pid,
-    };
+    });
   }
 
   async listModels(): Promise<OpenAIModelList> {
@@ -135,7 +144,10 @@ export class Agent implements CrucibleApi {
           `execution provider '${req.ep}' cannot run on this machine; available: ${usable.join(', ')}`, 'ep');
       }
     }
-    const entry = await this.registry.load(req.name, { ttl: req.ttl, ep: req.ep });
+    await this.devices.providers();
+    const entry = await this.registry.load(req.name, { ttl: req.ttl, ep: req.ep }).catch(async (err) => {
+      throw await this.notDownloaded(req.name, err);
+    });
     return { model: entry.id };
   }
 

@@ -11,14 +11,20 @@ const GPU_PROVIDERS = ['cuda', 'dml', 'webgpu', 'coreml'];
  */
 export class DeviceProbe {
   private probed: Promise<string[]> | null = null;
+  private found: string[] | null = null;
   /** The device index GPU providers use (the seeds' get/setgpudevice). */
   private gpuDevice = 0;
 
   constructor(private readonly probeModel: string) {}
 
   providers(): Promise<string[]> {
-    this.probed ??= this.probe();
+    this.probed ??= this.probe().then((list) => (this.found = list));
     return this.probed;
+  }
+
+  /** The probe's answer once it has run; only the CPU before. */
+  known(): string[] {
+    return this.found ?? ['cpu'];
   }
 
   async gpuProviders(): Promise<string[]> {

@@ -19,6 +19,8 @@ export interface RegistryDeps {
   maxQueue: number;
   /** Registered external models, listed beside the cache. */
   externals?: () => ExternalModel[];
+  /** Execution providers that run here, best first (the device probe's last answer); `cpu` if unset. */
+  providers?: () => string[];
   now?: () => number;
 }
 
@@ -68,7 +70,8 @@ export class Registry {
 
   /** Finds a model by id, id without version, alias or folder; rescans the disk once on a miss. */
   resolve(name: string): ModelEntry {
-    const hit = resolveEntry(this.entries, name) ?? resolveEntry(this.refresh(), name);
+    const providers = this.deps.providers?.() ?? ['cpu'];
+    const hit = resolveEntry(this.entries, name, providers) ?? resolveEntry(this.refresh(), name, providers);
     if (!hit) throw new CrucibleError('model_not_found', `The model '${name}' does not exist in the model cache`, 'model');
     return hit;
   }
