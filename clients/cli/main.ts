@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { CrucibleError } from '../../protocol/errors.js';
 import { closeClient, connect, defaultHome } from '../typescript/connect.js';
 import { serviceKeys, serviceLogs } from './admin-commands.js';
+import { modelRun } from './chat-command.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
 import { modelOptimize } from './optimize-command.js';
 import { serviceStart, serviceStatus, serviceStop } from './service-commands.js';
@@ -28,6 +29,9 @@ const HELP = `Usage: crucible [--home DIR] <command>
   cache remove <model> [--force]  delete a cached model (--force unloads it first)
   predict <model> <image file>    run a predictive model (OCR prints the text it reads)
   run <model> <prompt> [--max-tokens N] [--temperature T]   stream a completion
+  model run <model> [--max-tokens N] [--temperature T]
+                                  download if needed, load, and chat in the terminal
+                                  (/clear, /exit; Ctrl-C stops an answer; piped input: a turn a line)
 
 Agent options: see 'npm start -- --help'.`;
 
@@ -47,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
       home: { type: 'string' }, help: { type: 'boolean', short: 'h' }, force: { type: 'boolean' },
       ttl: { type: 'string' }, ep: { type: 'string' }, lines: { type: 'string' }, follow: { type: 'boolean' },
       'api-keys-file': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
+      'ignore-eos': { type: 'boolean' },
     },
     allowPositionals: true,
     strict: false,
@@ -79,6 +84,11 @@ async function main(argv: string[]): Promise<number> {
     });
     case 'model list': return withClient(home, modelList);
     case 'model download': return withClient(home, (c) => modelDownload(c, rest[0] ?? ''));
+    case 'model run': return withClient(home, (c) => modelRun(c, rest[0] ?? '', {
+      maxTokens: values['max-tokens'] ? Number(values['max-tokens']) : undefined,
+      temperature: values.temperature ? Number(values.temperature) : undefined,
+      ignoreEos: Boolean(values['ignore-eos']),
+    }));
     case 'model optimize': return withClient(home, (c) => modelOptimize(c, rest[0] ?? ''));
     case 'cache location': return withClient(home, async (c) => {
       console.log((await c.status()).ModelDirPath);
