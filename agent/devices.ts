@@ -31,9 +31,9 @@ export class DeviceProbe {
     return (await this.providers()).filter((p) => GPU_PROVIDERS.includes(p));
   }
 
+  /** The selected device index; -1 where no GPU provider can run (seed 000 answers an integer). */
   async getGpuDevice(): Promise<GpuDevice> {
-    await this.requireGpu();
-    return { deviceId: this.gpuDevice };
+    return { deviceId: (await this.gpuProviders()).length === 0 ? -1 : this.gpuDevice };
   }
 
   async setGpuDevice(req: GpuDevice): Promise<GpuDevice> {

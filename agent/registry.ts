@@ -199,7 +199,8 @@ export class Registry {
     if (slot?.state === 'loaded' && (!opts.ep || slot.ep === opts.ep)) return slot;
     if (slot?.state === 'loading' && (!opts.ep || slot.ep === opts.ep)) {
       await slot.loading;
-      return slot;
+      // Replaced while it loaded (a load on another provider): wait for the one that replaced it.
+      return this.slots.get(entry.id) === slot ? slot : this.ensureLoaded(entry, opts);
     }
     // A different provider means a new session: the old one is retired once its requests finish.
     const previous = slot && slot.state !== 'failed' ? slot : null;
