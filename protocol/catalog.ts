@@ -48,8 +48,6 @@ export interface DownloadRequest {
   model: string;
   /** The seeds' form may carry a URI; used when the catalog names the model but it is absent. */
   uri?: string;
-  /** The provider the seeds' form names (`AzureFoundryLocal`, `HuggingFace`). */
-  providerType?: string;
   /**
    * Sent the way Foundry Local's clients send it (`model` as an object, or `IgnorePipeReport`):
    * such a client reads progress as text lines and the result as one final JSON object.
@@ -202,12 +200,7 @@ export function parseDownloadRequest(input: unknown): DownloadRequest {
     checkModelName(name, 'model.Name');
     const uri = spec.Uri ?? spec.uri;
     if (uri !== undefined && uri !== null && typeof uri !== 'string') throw invalid('model.Uri', "'model.Uri' must be a string");
-    const provider = spec.ProviderType ?? spec.providerType;
-    return {
-      model: name, foundryStyle: true,
-      ...(typeof uri === 'string' ? { uri } : {}),
-      ...(typeof provider === 'string' ? { providerType: provider } : {}),
-    };
+    return { model: name, foundryStyle: true, ...(typeof uri === 'string' ? { uri } : {}) };
   }
   throw invalid('model', "'model' must be a model name or {\"Uri\", \"ProviderType\", \"Name\"}");
 }

@@ -21,12 +21,13 @@ async function loadOrDownload(c: CrucibleClient, name: string, log: (s: string) 
     return (await c.load(name)).model;
   } catch (err) {
     if (!(err instanceof CrucibleError) || err.code !== 'model_not_found') throw err;
-    if (!/is in the catalog/.test(err.message)) throw err;
+    // Not in the cache: the catalog may have it. If it does not either, the load's error stands.
+    const id = await downloadWithBar(c, name).catch((e) => {
+      throw e instanceof CrucibleError && e.code === 'model_not_found' ? err : e;
+    });
+    log(`Downloaded ${id}.`);
+    return (await c.load(id)).model;
   }
-  log(`${name} is not in the cache; downloading it.`);
-  const id = await downloadWithBar(c, name);
-  log(`Downloaded ${id}.`);
-  return (await c.load(id)).model;
 }
 
 /**

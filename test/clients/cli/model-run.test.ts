@@ -41,10 +41,9 @@ t.test('crucible model run downloads a missing model with the bar, loads it and 
   const svc = await startTestService(t, ['--catalog-url', server.catalogUrl]);
   const term = terminal(svc.home, ['tiny-none', '--temperature', '0', '--max-tokens', '12']);
   t.teardown(term.kill);
-  let at = await term.waitFor(/downloading it/);
-  at = await term.waitFor(/100% \| [\d.]+\/[\d.]+ MB/, at);
+  let at = await term.waitFor(/100% \| [\d.]+\/[\d.]+ MB/);
   t.pass('the progress bar reached 100%');
-  at = await term.waitFor(/Chatting with tiny-none:1\..*\n> /, at);
+  at = await term.waitFor(/Downloaded tiny-none:1\.\n.*Chatting with tiny-none:1\..*\n> /, at);
   t.same(await (await fetch(`${svc.url}/openai/loadedmodels`)).json(), ['tiny-none:1'], 'downloaded and loaded');
 
   term.type('Once upon a time\r');
@@ -59,6 +58,11 @@ t.test('crucible model run downloads a missing model with the bar, loads it and 
   t.pass('after /clear the same prompt gets the same first answer');
   term.type('/exit\r');
   t.equal(await term.exited, 0, '/exit leaves with status 0');
+
+  const missing = terminal(svc.home, ['no-such-model']);
+  t.teardown(missing.kill);
+  t.equal(await missing.exited, 1, 'a model in neither the cache nor the catalog fails');
+  t.match(missing.text(), /does not exist in the model cache/);
 });
 
 t.test('Ctrl-C stops the answer being written without leaving; twice at the prompt leaves', async (t) => {
