@@ -63,6 +63,16 @@ export const CORS_METHODS = 'GET, POST, DELETE, OPTIONS';
 export const CORS_HEADERS = 'authorization, api-key, x-api-key, content-type, x-request-id, user-agent';
 export const CORS_EXPOSED = 'x-request-id, retry-after';
 
+/**
+ * The headers a preflight allows: the fixed list, plus the `x-stainless-*` telemetry headers the
+ * openai client sends with every request (`x-stainless-os`, `-arch`, `-retry-count`...), which a
+ * browser would otherwise refuse to send.
+ */
+function allowedHeaders(requested: string | undefined): string {
+  const extra = (requested ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => /^x-stainless-[a-z0-9-]{1,64}$/.test(h));
+  return [CORS_HEADERS, ...new Set(extra)].join(', ');
+}
+
 export interface BrowserPolicy {
   /** Origin patterns: `scheme://host`, `:*` for any port, `*` in a host, or `*` alone for every origin. */
   corsOrigins?: string[];
@@ -153,7 +163,7 @@ export function browserGuard(policy: BrowserPolicy): MiddlewareHandler {
       const headers: Record<string, string> = {
         'access-control-allow-origin': origin,
         'access-control-allow-methods': CORS_METHODS,
-        'access-control-allow-headers': CORS_HEADERS,
+        'access-control-allow-headers': allowedHeaders(c.req.header('access-control-request-headers')),
         'access-control-max-age': '600',
         vary: 'Origin',
       };

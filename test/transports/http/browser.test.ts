@@ -35,6 +35,10 @@ t.test('CORS: local pages are allowed, other origins refused', async (t) => {
     }
   }
 
+  const stainless = await request(svc.url, preflight('http://localhost:5173', 'POST', 'content-type,x-stainless-os,x-stainless-retry-count,x-secret'));
+  t.match(stainless.headers['access-control-allow-headers'], /x-stainless-os, x-stainless-retry-count$/, 'the openai client\'s x-stainless-* headers are allowed');
+  t.notMatch(stainless.headers['access-control-allow-headers'], /x-secret/, 'other requested headers are not');
+
   const chat = await request(svc.url, {
     method: 'POST', path: '/v1/chat/completions',
     headers: { origin: 'http://localhost:5173', 'content-type': 'application/json' }, body: JSON.stringify(storyRequest({ max_tokens: 4 })),
