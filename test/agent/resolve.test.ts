@@ -32,7 +32,8 @@ t.test('the catalog, downloads, loads and chat resolve an alias to the same vari
     name: `multi-cpu:${version}`, alias: 'multi', version: String(version), uri: 'http://127.0.0.1:9/none', task: 'chat-completion',
     runtime: { deviceType: 'CPU', executionProvider: 'CPUExecutionProvider' }, files: [{ path: 'config.json', size: 1 }],
   });
-  const catalog = http.createServer((_, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify([entry(1), entry(2), entry(3)])));
+  const catalog = http.createServer((_, res) => res.writeHead(200, { 'content-type': 'application/json' })
+    .end(JSON.stringify([entry(1), entry(2), { ...entry(3), providerType: 'HuggingFace' }])));
   await new Promise<void>((r) => catalog.listen(0, '127.0.0.1', () => r()));
   t.teardown(() => new Promise<void>((r) => catalog.close(() => r())));
   const svc = await startTestService(t, ['--catalog-url', `http://127.0.0.1:${(catalog.address() as AddressInfo).port}/catalog.json`]);
@@ -40,8 +41,9 @@ t.test('the catalog, downloads, loads and chat resolve an alias to the same vari
   variant(svc.config.modelsDir, 'a-multi-1', 'multi-cpu:1', 'multi');
   variant(svc.config.modelsDir, 'b-multi-2', 'multi-cpu:2', 'multi');
 
-  const list = await (await fetch(`${svc.url}/foundry/list`)).json() as { name: string; cached: boolean }[];
-  t.same(list.filter((e) => e.name.startsWith('multi')).map((e) => [e.name, e.cached]), [['multi-cpu:1', true], ['multi-cpu:2', true], ['multi-cpu:3', false]]);
+  const list = await (await fetch(`${svc.url}/foundry/list`)).json() as { name: string; cached: boolean; providerType: string }[];
+  t.same(list.filter((e) => e.name.startsWith('multi')).map((e) => [e.name, e.cached, e.providerType]),
+    [['multi-cpu:1', true, 'AzureFoundry'], ['multi-cpu:2', true, 'AzureFoundry'], ['multi-cpu:3', false, 'HuggingFace']], 'a remote providerType is kept');
   const dl = await fetch(`${svc.url}/openai/download`, {
     method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify({ model: 'multi' }),
   });

@@ -58,6 +58,39 @@ t.test('the foundry-local-sdk flow against a running agent', async (t) => {
   t.same(await fl.listLoadedModels(), [], 'unloaded');
 });
 
+/** The fields and types the Python SDK's FoundryListResponseModel requires of each entry. */
+const PYTHON_MODEL: Record<string, (v: any) => boolean> = {
+  name: (v) => typeof v === 'string', displayName: (v) => typeof v === 'string', modelType: (v) => typeof v === 'string',
+  providerType: (v) => typeof v === 'string', uri: (v) => typeof v === 'string', version: (v) => typeof v === 'string',
+  promptTemplate: (v) => v !== null && typeof v === 'object', publisher: (v) => typeof v === 'string', task: (v) => typeof v === 'string',
+  runtime: (v) => ['CPU', 'GPU', 'NPU'].includes(v?.deviceType)
+    && ['CPUExecutionProvider', 'WebGpuExecutionProvider', 'CUDAExecutionProvider', 'QNNExecutionProvider'].includes(v?.executionProvider),
+  fileSizeMb: (v) => Number.isInteger(v), modelSettings: (v) => v !== null && typeof v === 'object' && Array.isArray(v.parameters),
+  alias: (v) => typeof v === 'string', supportsToolCalling: (v) => typeof v === 'boolean', license: (v) => typeof v === 'string',
+  licenseDescription: (v) => typeof v === 'string', parentModelUri: (v) => typeof v === 'string',
+  maxOutputTokens: (v) => Number.isInteger(v), minFLVersion: (v) => typeof v === 'string',
+};
+
+t.test('every /foundry/list entry has what the Python SDK validates', async (t) => {
+  const server = await startModelServer(['none']);
+  t.teardown(() => server.close());
+  const svc = await startTestService(t, ['--catalog-url', server.catalogUrl]);
+  const list = await (await fetch(`${svc.url}/foundry/list`)).json() as Record<string, unknown>[];
+  t.ok(list.length >= 6);
+  for (const entry of list) {
+    const bad = Object.entries(PYTHON_MODEL).filter(([k, ok]) => !ok(entry[k])).map(([k]) => `${k}=${JSON.stringify(entry[k])}`);
+    t.same(bad, [], `${entry.name}`);
+  }
+  const status = await (await fetch(`${svc.url}/openai/status`)).json() as Record<string, unknown>;
+  t.equal(status.modelDirPath, svc.config.modelsDir, 'the Python SDK reads modelDirPath too');
+  const ua = await fetch(`${svc.url}/openai/download`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'foundry-local-python-sdk/0.3.1' },
+    body: JSON.stringify({ model: 'stories260k' }),
+  });
+  t.match(ua.headers.get('content-type'), /^text\/plain/, 'a foundry-local-* User-Agent alone gets the SDK form');
+  t.match(JSON.parse(await ua.text()), { success: true, errorMessage: null, Success: true, model: 'stories260k-generic-cpu:1' });
+});
+
 t.test('the SDK\'s Node entry finds the agent through `foundry service status`', async (t) => {
   const svc = await startTestService(t);
   // A `foundry` on PATH that is the crucible CLI for this agent's home.
