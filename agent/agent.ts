@@ -7,7 +7,7 @@ import {
 import type { Completion, CompletionChunk, CompletionRequest } from '../protocol/completions.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
 import type { PromptInput } from '../protocol/worker-messages.js';
-import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModel, OpenAIModelList, ServiceStatus, UnloadRequest } from '../protocol/models.js';
+import { type GpuDevice, type LoadRequest, type ModelInfo, type OpenAIModel, type OpenAIModelList, type ServiceStatus, type UnloadRequest, serviceStatus } from '../protocol/models.js';
 import type { CrucibleApi } from '../protocol/operations.js';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from '../protocol/catalog.js';
@@ -108,36 +108,40 @@ export class Agent implements CrucibleApi {
    */
   private async acquire(name: string, ctl?: RequestControl) {
     if (this.shutdown.signal.aborted) throw new CrucibleError('shutting_down', 'the service is shutting down');
+    // The resolver ranks variants by the providers that run here: probe them first (once).
+    await this.devices.providers();
     try {
       return await this.registry.acquire(name, ctl?.signal ?? this.shutdown.signal);
     } catch (err) {
       if (err instanceof CrucibleError && err.code === 'overloaded') this.opts.metrics.rejected.inc({ model: name });
       if (err instanceof CrucibleError && err.code === 'cancelled' && ctl) throw ctl.error(err);
-      throw await this.explainMissing(name, err);
+      throw await this.notDownloaded(name, err);
     }
   }
 
-  /** A model that is only in the catalog gets a not-found that says how to download it. */
-  private async explainMissing(name: string, err: unknown): Promise<unknown> {
-    if (err instanceof CrucibleError && err.code === 'model_not_found') {
-      const entry = await this.cache.resolveCatalog(name).catch(() => undefined);
-      if (entry) {
-        return new CrucibleError('model_not_found',
-          `The model '${name}' is in the catalog as '${entry.name}' but not downloaded; download it first (crucible model download ${entry.alias}, or POST /openai/download)`, 'model');
-      }
-    }
-    return err;
+  /**
+   * A name that is in the catalog but not in the cache says how to get it. The Foundry Local SDKs
+   * turn a load error holding "No OpenAIService provider found for modelName" into their own
+   * "has not been downloaded yet" guidance, so that phrase follows our message.
+   */
+  private async notDownloaded(name: string, err: unknown): Promise<unknown> {
+    if (!(err instanceof CrucibleError) || err.code !== 'model_not_found') return err;
+    const entry = await this.cache.resolveCatalog(name).catch(() => undefined);
+    if (!entry) return err;
+    return new CrucibleError('model_not_found',
+      `The model '${name}' is in the catalog as '${entry.name}' but not downloaded; download it first `
+      + `(crucible model download ${entry.alias}, or POST /openai/download). No OpenAIService provider found for modelName ${entry.name}`, 'model');
   }
 
   async status(): Promise<ServiceStatus> {
-    return {
-      Endpoints: this.info.endpoints(),
-      ModelDirPath: this.info.modelDirPath,
-      PipeName: this.info.pipeName(),
-      Version: SERVICE_VERSION,
+    return serviceStatus({
+      endpoints: this.info.endpoints(),
+      modelDirPath: this.info.modelDirPath,
+      pipeName: this.info.pipeName(),
+      version: SERVICE_VERSION,
       protocolVersion: PROTOCOL_VERSION,
       pid: process.pid,
-    };
+    });
   }
 
   async listModels(): Promise<OpenAIModelList> {
@@ -151,7 +155,7 @@ export class Agent implements CrucibleApi {
     try {
       return { id: this.registry.resolve(id).id, object: 'model', created: 0, owned_by: 'crucible' };
     } catch (err) {
-      throw await this.explainMissing(id, err);
+      throw await this.notDownloaded(id, err);
     }
   }
 
@@ -175,7 +179,10 @@ export class Agent implements CrucibleApi {
           `execution provider '${req.ep}' cannot run on this machine; available: ${usable.join(', ')}`, 'ep');
       }
     }
-    const entry = await this.registry.load(req.name, { ttl: req.ttl, ep: req.ep, variant: req.variant });
+    await this.devices.providers();
+    const entry = await this.registry.load(req.name, { ttl: req.ttl, ep: req.ep, variant: req.variant }).catch(async (err) => {
+      throw await this.notDownloaded(req.name, err);
+    });
     return { model: entry.id };
   }
 

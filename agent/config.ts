@@ -1,6 +1,7 @@
 import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_CORS_ORIGINS } from '../transports/http/middleware.js';
 
 /**
  * Every knob of the agent, once: its flag, environment variable, default and meaning. The README's
@@ -21,6 +22,8 @@ export const OPTIONS = {
   ttl: { flag: 'ttl', env: 'CRUCIBLE_TTL', type: 'int', default: 600, help: 'Seconds a loaded model may stay idle before it unloads' },
   apiKeysFile: { flag: 'api-keys-file', env: 'CRUCIBLE_API_KEYS_FILE', type: 'string', default: '', help: 'JSON file of a primary and a secondary API key (created with fresh keys if missing); enables authentication' },
   apiKeys: { flag: 'api-keys', env: 'CRUCIBLE_API_KEYS', type: 'string', default: '', help: 'Comma-separated API keys; enables authentication' },
+  corsOrigins: { flag: 'cors-origins', env: 'CRUCIBLE_CORS_ORIGINS', type: 'string', default: DEFAULT_CORS_ORIGINS.join(','), help: "Comma-separated origins browser pages may call from ('http://host:*' for any port, '*' for every origin, 'none' for no browser access); others get no CORS headers, and 403 for preflights and state changes" },
+  allowedHosts: { flag: 'allowed-hosts', env: 'CRUCIBLE_ALLOWED_HOSTS', type: 'string', default: '', help: "Comma-separated Host names accepted besides loopback names and the bound --host ('.example.com' for a domain, '*' for any); others get 403 (DNS rebinding)" },
   maxQueue: { flag: 'max-queue', env: 'CRUCIBLE_MAX_QUEUE', type: 'int', default: 32, help: 'Requests that may wait for a busy model before new ones get 503' },
   requestTimeout: { flag: 'request-timeout', env: 'CRUCIBLE_REQUEST_TIMEOUT', type: 'int', default: 600, help: 'Seconds a request may run before it is stopped with 504' },
   maxBodyBytes: { flag: 'max-body-bytes', env: 'CRUCIBLE_MAX_BODY_BYTES', type: 'int', default: 4 * 1024 * 1024, help: 'Largest HTTP request body; larger ones get 413' },
@@ -70,6 +73,12 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (config.requestTimeout < 1) throw new Error('--request-timeout must be at least 1');
   if (!['debug', 'info', 'warn', 'error'].includes(config.logLevel)) throw new Error(`--log-level must be debug, info, warn or error, got '${config.logLevel}'`);
   return { ...config, modelsDir: join(config.home, 'cache', 'models') } as Config;
+}
+
+/** A comma-separated list flag as its entries; `none` is the empty list. */
+export function listOf(value: string): string[] {
+  const items = value.split(',').map((v) => v.trim()).filter(Boolean);
+  return items.length === 1 && items[0].toLowerCase() === 'none' ? [] : items;
 }
 
 /** Small models run fastest on one thread; larger ones use the cores the replicas leave free. */

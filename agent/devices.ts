@@ -11,23 +11,29 @@ const GPU_PROVIDERS = ['cuda', 'dml', 'webgpu', 'coreml'];
  */
 export class DeviceProbe {
   private probed: Promise<string[]> | null = null;
+  private found: string[] | null = null;
   /** The device index GPU providers use (the seeds' get/setgpudevice). */
   private gpuDevice = 0;
 
   constructor(private readonly probeModel: string) {}
 
   providers(): Promise<string[]> {
-    this.probed ??= this.probe();
+    this.probed ??= this.probe().then((list) => (this.found = list));
     return this.probed;
+  }
+
+  /** The probe's answer once it has run; only the CPU before. */
+  known(): string[] {
+    return this.found ?? ['cpu'];
   }
 
   async gpuProviders(): Promise<string[]> {
     return (await this.providers()).filter((p) => GPU_PROVIDERS.includes(p));
   }
 
+  /** The selected device index; -1 where no GPU provider can run (seed 000 answers an integer). */
   async getGpuDevice(): Promise<GpuDevice> {
-    await this.requireGpu();
-    return { deviceId: this.gpuDevice };
+    return { deviceId: (await this.gpuProviders()).length === 0 ? -1 : this.gpuDevice };
   }
 
   async setGpuDevice(req: GpuDevice): Promise<GpuDevice> {

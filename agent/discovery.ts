@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ExternalModel } from '../protocol/catalog.js';
-import { stripVersion, versionOf } from '../protocol/validate.js';
+import { pickVariant, providerName } from './resolve.js';
 import { detectLayout } from '../workers/engine/model-spec.js';
 import { manifestFiles, readPredictiveManifest } from '../workers/predict/manifest.js';
 
@@ -20,6 +20,10 @@ export interface ModelEntry {
   task: 'chat' | 'ocr' | 'image-classification';
   /** Set for a registered external model: requests are proxied to it. */
   external?: ExternalModel;
+  /** The execution provider the variant was built for (its catalog runtime), `cpu` when it names none. */
+  provider: string;
+  /** Always true: an entry is in the cache (for the shared resolver). */
+  cached: true;
 }
 
 /** `crucible.json` beside the model files: the catalog entry it was installed from. */
@@ -33,6 +37,8 @@ interface Manifest {
   threads?: number;
   fuse?: boolean;
   variant?: string;
+  /** The catalog entry's runtime, written by the downloader. */
+  runtime?: { executionProvider?: string };
 }
 
 /** Per-model serving settings a manifest may set; unset ones follow the agent's flags. */
@@ -105,6 +111,8 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
           id: m.id ?? m.name ?? name, alias: m.alias ?? null, folder, path,
           bytes: predictive ? predictiveBytes(path, predictive) : onnxBytes(path),
           task: predictive ? predictive.task : 'chat',
+          provider: providerName(typeof m.runtime?.executionProvider === 'string' ? m.runtime.executionProvider : 'cpu'),
+          cached: true,
           settings: {
             maxBatch: positive(m.maxBatch), replicas: positive(m.replicas), threads: positive(m.threads),
             ...(m.fuse === false ? { fuse: false } : {}),
@@ -121,19 +129,13 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
 }
 
 /**
- * Resolves a requested name: exact id, then id without version (highest version wins), then
- * alias, then folder name. Case-insensitive, as model ids are in the seeds.
+ * Resolves a requested name with the shared resolver (exact id, id without version, alias), then
+ * by folder name.
  */
-export function resolveEntry(entries: ModelEntry[], name: string): ModelEntry | undefined {
-  const n = name.toLowerCase();
-  const exact = entries.find((e) => e.id.toLowerCase() === n);
-  if (exact) return exact;
-  const unversioned = entries.filter((e) => stripVersion(e.id).toLowerCase() === n)
-    .sort((a, b) => versionOf(b.id) - versionOf(a.id));
-  if (unversioned.length > 0) return unversioned[0];
-  return entries.find((e) => e.alias?.toLowerCase() === n) ?? entries.find((e) => e.folder.toLowerCase() === n);
+export function resolveEntry(entries: ModelEntry[], name: string, providers: string[]): ModelEntry | undefined {
+  return pickVariant(entries, name, providers) ?? entries.find((e) => e.folder.toLowerCase() === name.toLowerCase());
 }
 
 /** A registered external model as a registry entry. */
 export const externalEntry = (m: ExternalModel): ModelEntry =>
-  ({ id: m.ModelName, alias: null, folder: '', path: m.BaseUri, bytes: 0, task: 'chat', settings: {}, external: m });
+  ({ id: m.ModelName, alias: null, folder: '', path: m.BaseUri, bytes: 0, task: 'chat', settings: {}, external: m, provider: 'cpu', cached: true });

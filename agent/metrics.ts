@@ -29,6 +29,7 @@ export class Metrics {
   readonly loadedModels = new Gauge({ name: 'crucible_loaded_models', help: 'Models loaded now', registers: [this.registry] });
   readonly modelMemory = new Gauge({ name: 'crucible_model_memory_bytes', help: 'Resident memory a loaded model added', labelNames: ['model'], registers: [this.registry] });
   readonly downloadBytes = new Counter({ name: 'crucible_download_bytes_total', help: 'Bytes downloaded into the cache', labelNames: ['model'], registers: [this.registry] });
+  readonly modelLoads = new Counter({ name: 'crucible_model_loads_total', help: 'Model loads started, by model and outcome', labelNames: ['model', 'outcome'], registers: [this.registry] });
   readonly rejected = new Counter({ name: 'crucible_requests_rejected_total', help: 'Requests refused because a queue was full', labelNames: ['model'], registers: [this.registry] });
 
   private refreshState(): void {

@@ -19,6 +19,8 @@ export interface RegistryDeps {
   maxQueue: number;
   /** Registered external models, listed beside the cache. */
   externals?: () => ExternalModel[];
+  /** Execution providers that run here, best first (the device probe's last answer); `cpu` if unset. */
+  providers?: () => string[];
   now?: () => number;
 }
 
@@ -70,7 +72,8 @@ export class Registry {
 
   /** Finds a model by id, id without version, alias or folder; rescans the disk once on a miss. */
   resolve(name: string): ModelEntry {
-    const hit = resolveEntry(this.entries, name) ?? resolveEntry(this.refresh(), name);
+    const providers = this.deps.providers?.() ?? ['cpu'];
+    const hit = resolveEntry(this.entries, name, providers) ?? resolveEntry(this.refresh(), name, providers);
     if (!hit) throw new CrucibleError('model_not_found', `The model '${name}' does not exist in the model cache`, 'model');
     return hit;
   }
@@ -190,36 +193,52 @@ export class Registry {
     await Promise.all([...this.slots.values()].map((s) => this.unload(s.entry.id, force).catch(() => {})));
   }
 
+  /**
+   * The model's slot once it is loaded. The slot of a new load is recorded before anything is
+   * awaited, so however many requests arrive together exactly one load runs per model and every
+   * one of them waits on it and gets its result.
+   */
   private async ensureLoaded(entry: ModelEntry, opts: { ttl?: number; ep?: string; variant?: string }): Promise<Slot> {
-    let slot = this.slots.get(entry.id);
+    const slot = this.slots.get(entry.id);
     const ep = opts.ep ?? slot?.ep ?? this.deps.defaultEp;
     const variant = opts.variant ?? slot?.variant;
-    const otherVariant = opts.variant !== undefined && slot?.runner?.facts.variant !== undefined && slot.runner.facts.variant !== opts.variant
-      && !slot.runner.facts.onnxFile?.endsWith(`/${opts.variant}`);
-    if (slot?.state === 'loaded' && ((opts.ep && slot.ep !== opts.ep) || otherVariant)) {
-      // A different provider or variant means a new session: reload once the model is idle.
-      await this.unload(entry.id, false);
-      slot = undefined;
-    }
-    if (slot?.state === 'loaded') return slot;
-    if (slot?.state === 'loading') {
+    // A load that names another provider or variant than the slot's needs a new session.
+    const fits = (s: Slot) => (!opts.ep || s.ep === opts.ep) && (opts.variant === undefined || s.variant === opts.variant
+      || (s.runner !== null && (s.runner.facts.variant === opts.variant || s.runner.facts.onnxFile?.endsWith(`/${opts.variant}`) === true)));
+    if (slot?.state === 'loaded' && fits(slot)) return slot;
+    if (slot?.state === 'loading' && fits(slot)) {
       await slot.loading;
-      return slot;
+      // Replaced while it loaded (a load on another provider): wait for the one that replaced it.
+      return this.slots.get(entry.id) === slot ? slot : this.ensureLoaded(entry, opts);
     }
-    await this.makeRoom();
+    // A different provider means a new session: the old one is retired once its requests finish.
+    const previous = slot && slot.state !== 'failed' ? slot : null;
     // A load reads the folder's crucible.json afresh: settings changed since the last load apply.
-    entry = resolveEntry(this.refresh(), entry.id) ?? entry;
+    entry = this.refresh().find((e) => e.id === entry.id) ?? entry;
     const fresh: Slot = {
       entry, state: 'loading', loading: null, runner: null, error: null, ep, variant, ttl: opts.ttl ?? this.deps.defaultTtl,
       inFlight: 0, lastUsed: this.now(), timer: null, idleWaiters: [], queue: [],
     };
     this.slots.set(entry.id, fresh);
-    fresh.loading = this.deps.startRunner(entry, ep, variant);
+    fresh.loading = this.startLoad(fresh, previous);
+    await fresh.loading;
+    return fresh;
+  }
+
+  private async startLoad(fresh: Slot, previous: Slot | null): Promise<Runner> {
     try {
-      fresh.runner = await fresh.loading;
+      if (previous) await this.retire(previous);
+      await this.makeRoom(fresh);
+      const runner = await this.deps.startRunner(fresh.entry, fresh.ep, fresh.variant);
+      if (this.slots.get(fresh.entry.id) !== fresh) {
+        // Unloaded or shut down while it loaded: nobody holds this pool, so close it now.
+        await runner.close().catch(() => {});
+        throw new CrucibleError('shutting_down', `'${fresh.entry.id}' was unloaded while it loaded`);
+      }
+      fresh.runner = runner;
       fresh.state = 'loaded';
       fresh.loading = null;
-      return fresh;
+      return runner;
     } catch (err) {
       fresh.state = 'failed';
       fresh.loading = null;
@@ -228,10 +247,17 @@ export class Registry {
     }
   }
 
+  /** Closes a slot that has been replaced, after its requests in flight finish. */
+  private async retire(slot: Slot): Promise<void> {
+    if (slot.state === 'loading') await slot.loading!.catch(() => {});
+    if (slot.inFlight > 0) await new Promise<void>((r) => slot.idleWaiters.push(r));
+    await this.drop(slot);
+  }
+
   /** Evicts the least recently used idle model when the budget is full; busy models stay. */
-  private async makeRoom(): Promise<void> {
+  private async makeRoom(loading: Slot): Promise<void> {
     // External models hold no memory here and do not count against the budget.
-    const live = [...this.slots.values()].filter((s) => s.state !== 'failed' && !s.entry.external);
+    const live = [...this.slots.values()].filter((s) => s !== loading && s.state !== 'failed' && !s.entry.external);
     if (live.length < this.deps.maxLoaded) return;
     const idle = live.filter((s) => s.state === 'loaded' && s.inFlight === 0).sort((a, b) => a.lastUsed - b.lastUsed);
     if (idle.length > 0) await this.drop(idle[0]);

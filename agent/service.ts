@@ -1,4 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
+import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
 import { createHttpApp } from '../transports/http/app.js';
@@ -7,7 +8,7 @@ import { Agent } from './agent.js';
 import { CacheOps } from './cache-ops.js';
 import { builtinCatalog } from './catalog/builtin.js';
 import { Catalog } from './catalog/catalog.js';
-import { type Config, threadsFor } from './config.js';
+import { type Config, listOf, threadsFor } from './config.js';
 import type { ModelEntry } from './discovery.js';
 import { DeviceProbe } from './devices.js';
 import { Downloader } from './downloads/downloader.js';
@@ -17,7 +18,7 @@ import { BUNDLED_MODELS, defaultPipeName, prepareHome, removeServiceFile, writeS
 import { KeyStore, readOrCreateKeys } from './keys.js';
 import { type Logger, createLogger } from './log.js';
 import { Metrics } from './metrics.js';
-import { PiscinaRunner } from './model-runner.js';
+import { PiscinaRunner, type Runner } from './model-runner.js';
 import { PiscinaPredictRunner } from './predict-runner.js';
 import { Registry } from './registry.js';
 
@@ -33,6 +34,18 @@ export interface RunningService {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/**
+ * Host names the HTTP server answers to besides loopback ones: the bound --host, or, bound to every
+ * interface, this machine's name and addresses; and --allowed-hosts.
+ */
+function acceptedHosts(config: Config): string[] {
+  const wildcard = ['0.0.0.0', '::', ''].includes(config.host);
+  const own = wildcard
+    ? [hostname(), ...Object.values(networkInterfaces()).flat().map((i) => i?.address ?? '').filter(Boolean)]
+    : [config.host];
+  return [...own, ...listOf(config.allowedHosts)];
+}
 
 /** A model's batch, replicas and threads: its manifest's settings, else the agent's flags. */
 function settingsFor(entry: ModelEntry, config: Config) {
@@ -56,6 +69,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   const log = createLogger(config.home, config.logLevel, opts.logToStderr ?? true);
   const metrics = new Metrics();
   const externals = new ExternalRegistrations(join(config.home, 'external-models.json'));
+  const devices = new DeviceProbe(join(BUNDLED_MODELS, 'stories260k', 'onnx', 'model.onnx'));
   const registry = new Registry({
     modelsDir: config.modelsDir,
     defaultEp: config.ep,
@@ -67,24 +81,30 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
       return entry.external ? 64 : entry.task !== 'chat' ? replicas : maxBatch * replicas;
     },
     externals: () => externals.list(),
+    providers: () => devices.known(),
     startRunner: async (entry, ep, variant) => {
       const t0 = performance.now();
       const { maxBatch, replicas, threads } = settingsFor(entry, config);
-      const runner = entry.external ? new ProxyRunner(entry.external) : entry.task !== 'chat'
-        ? await PiscinaPredictRunner.start({ modelDir: entry.path, name: entry.id, intraOpThreads: threads, maxPixels: config.maxImagePixels }, replicas)
-        : await PiscinaRunner.start({
-        modelDir: entry.path,
-        executionProvider: ep,
-        intraOpThreads: threads,
-        maxBatch,
-        prefillChunk: config.prefillChunk,
-        replicas,
-        variant: variant ?? entry.settings.variant,
-        fusedDir: config.fuse === '0' || entry.settings.fuse === false ? null : join(config.modelsDir, '.fused', entry.folder.replace(/\//g, '-')),
-      }).catch((err) => {
+      let runner: Runner;
+      try {
+        runner = entry.external ? new ProxyRunner(entry.external) : entry.task !== 'chat'
+          ? await PiscinaPredictRunner.start({ modelDir: entry.path, name: entry.id, intraOpThreads: threads, maxPixels: config.maxImagePixels }, replicas)
+          : await PiscinaRunner.start({
+            modelDir: entry.path,
+            executionProvider: ep,
+            intraOpThreads: threads,
+            maxBatch,
+            prefillChunk: config.prefillChunk,
+            replicas,
+            variant: variant ?? entry.settings.variant,
+            fusedDir: config.fuse === '0' || entry.settings.fuse === false ? null : join(config.modelsDir, '.fused', entry.folder.replace(/\//g, '-')),
+          });
+      } catch (err) {
+        metrics.modelLoads.inc({ model: entry.id, outcome: 'failed' });
         log.error({ model: entry.id, error: (err as Error).message }, 'model failed to load');
         throw err;
-      });
+      }
+      metrics.modelLoads.inc({ model: entry.id, outcome: 'loaded' });
       log.info({ model: entry.id, ep: runner.facts.executionProvider, fused: Boolean(runner.facts.fused), durationMs: Math.round(performance.now() - t0) }, 'model loaded');
       return runner;
     },
@@ -93,7 +113,6 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   const pipeName = config.pipe || defaultPipeName(config.home);
   let endpoints: string[] = [];
   let ready = false;
-  const devices = new DeviceProbe(join(BUNDLED_MODELS, 'stories260k', 'onnx', 'model.onnx'));
   const catalog = new Catalog({
     builtin: builtinCatalog(BUNDLED_MODELS),
     remoteUrl: config.catalogUrl || undefined,
@@ -111,6 +130,8 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     ready: () => ready,
     maxBodyBytes: config.maxBodyBytes,
     maxImageBytes: config.maxImageBytes,
+    corsOrigins: listOf(config.corsOrigins),
+    allowedHosts: acceptedHosts(config),
     checkKey: keys.enabled ? (k) => keys.check(k) : undefined,
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
     onRequest: (r) => {

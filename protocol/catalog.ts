@@ -9,10 +9,16 @@ export interface CatalogFile {
   sha256?: string;
 }
 
-/** A catalog entry, with the fields of the seeds' `GET /foundry/list` plus `files`. */
+/**
+ * A catalog entry, with every field of the seeds' `GET /foundry/list` plus `files`. The Foundry
+ * Local SDKs map or validate all of them: the JS SDK's `provider` is `providerType`; the Python
+ * SDK requires `modelSettings`, `licenseDescription`, `parentModelUri` and `minFLVersion` as
+ * strings/objects, `promptTemplate` as an object and `fileSizeMb` as an integer.
+ */
 export interface CatalogEntry {
   name: string;
   displayName: string;
+  providerType: string;
   alias: string;
   version: string;
   uri: string;
@@ -21,10 +27,14 @@ export interface CatalogEntry {
   task: string;
   runtime: { deviceType: string; executionProvider: string };
   fileSizeMb: number;
-  promptTemplate: Record<string, string> | null;
+  promptTemplate: Record<string, string>;
+  modelSettings: { parameters: unknown[] };
   supportsToolCalling: boolean;
   license: string;
+  licenseDescription: string;
+  parentModelUri: string;
   maxOutputTokens: number;
+  minFLVersion: string;
   files: CatalogFile[];
 }
 
@@ -38,6 +48,11 @@ export interface DownloadRequest {
   model: string;
   /** The seeds' form may carry a URI; used when the catalog names the model but it is absent. */
   uri?: string;
+  /**
+   * Sent the way Foundry Local's clients send it (`model` as an object, or `IgnorePipeReport`):
+   * such a client reads progress as text lines and the result as one final JSON object.
+   */
+  foundryStyle: boolean;
 }
 
 export interface DownloadProgress {
@@ -52,11 +67,44 @@ export interface DownloadProgress {
   secondsLeft: number | null;
 }
 
-/** The seeds' download result. */
+/**
+ * The final object of a download stream: the seeds' `Success` / `ErrorMessage`, and the casings
+ * the Foundry Local SDKs read (`success` and `error` in JS, `success` and `errorMessage` in Python).
+ */
 export interface DownloadResult {
   Success: boolean;
   ErrorMessage: string | null;
+  success: boolean;
+  errorMessage: string | null;
+  error: string | null;
   model?: string;
+}
+
+export function downloadResult(outcome: { model: string } | { error: string }): DownloadResult {
+  if ('model' in outcome) return { Success: true, ErrorMessage: null, success: true, errorMessage: null, error: null, model: outcome.model };
+  return { Success: false, ErrorMessage: outcome.error, success: false, errorMessage: outcome.error, error: outcome.error };
+}
+
+/**
+ * How a download streams. `foundry`: progress as text lines, then the result object in a write of
+ * its own, the way Foundry Local answers its SDKs (which send `model` as an object,
+ * `IgnorePipeReport`, or a `foundry-local-*` User-Agent). `ndjson`: one JSON object a line, for
+ * clients that ask for it with `Accept: application/x-ndjson` (the CLI) and everyone else.
+ */
+export function downloadStreamFormat(req: DownloadRequest, headers: { accept?: string; userAgent?: string }): 'foundry' | 'ndjson' {
+  if (/application\/x-ndjson/i.test(headers.accept ?? '')) return 'ndjson';
+  return req.foundryStyle || /^foundry-local-/i.test(headers.userAgent ?? '') ? 'foundry' : 'ndjson';
+}
+
+/**
+ * A progress report as Foundry Local writes it for its SDKs: one plain-text line holding one
+ * percentage (the SDKs read the first `NN.NN%` of a chunk that does not start with `{`).
+ */
+export function progressLine(p: DownloadProgress): string {
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  const size = p.bytesTotal === null ? `${mb(p.bytesDone)} MB` : `${mb(p.bytesDone)}/${mb(p.bytesTotal)} MB`;
+  const percent = p.percent === null ? '' : `${p.percent.toFixed(2)}% `;
+  return `Downloading ${p.model}: ${percent}${size}, file ${p.fileIndex + 1}/${p.fileCount} ${p.file}\n`;
 }
 
 export interface RemoveRequest {
@@ -109,9 +157,15 @@ export function parseCatalogEntry(value: unknown, where = 'entry'): CatalogEntry
   const runtime = (e.runtime && typeof e.runtime === 'object' ? e.runtime : {}) as Json;
   const alias = str(e.alias, stripVersion(e.name));
   checkModelName(alias, `${where}.alias`);
+  const fileSizeMb = typeof e.fileSizeMb === 'number' && Number.isFinite(e.fileSizeMb) && e.fileSizeMb >= 0
+    ? e.fileSizeMb : files.reduce((s, f) => s + (f.size ?? 0), 0) / 1e6;
+  const template = e.promptTemplate && typeof e.promptTemplate === 'object' && !Array.isArray(e.promptTemplate)
+    ? Object.fromEntries(Object.entries(e.promptTemplate as Json).filter(([, v]) => typeof v === 'string')) as Record<string, string> : {};
+  const settings = e.modelSettings && typeof e.modelSettings === 'object' ? e.modelSettings as Json : {};
   return {
     name: e.name,
     displayName: str(e.displayName, e.name),
+    providerType: str(e.providerType, 'AzureFoundry'),
     alias,
     version,
     uri: e.uri.replace(/\/+$/, ''),
@@ -119,11 +173,16 @@ export function parseCatalogEntry(value: unknown, where = 'entry'): CatalogEntry
     publisher: str(e.publisher),
     task: str(e.task, 'chat-completion'),
     runtime: { deviceType: str(runtime.deviceType, 'CPU'), executionProvider: str(runtime.executionProvider, 'CPUExecutionProvider') },
-    fileSizeMb: typeof e.fileSizeMb === 'number' ? e.fileSizeMb : Math.round(files.reduce((s, f) => s + (f.size ?? 0), 0) / 1e6),
-    promptTemplate: e.promptTemplate && typeof e.promptTemplate === 'object' ? e.promptTemplate as Record<string, string> : null,
+    // Whole megabytes, never 0 for a model that has bytes.
+    fileSizeMb: Math.max(fileSizeMb > 0 ? 1 : 0, Math.round(fileSizeMb)),
+    promptTemplate: template,
+    modelSettings: { ...settings, parameters: Array.isArray(settings.parameters) ? settings.parameters : [] },
     supportsToolCalling: e.supportsToolCalling === true,
     license: str(e.license),
-    maxOutputTokens: typeof e.maxOutputTokens === 'number' ? e.maxOutputTokens : 2048,
+    licenseDescription: str(e.licenseDescription, e.license ? `This model is provided under the ${str(e.license)} license.` : ''),
+    parentModelUri: str(e.parentModelUri, e.uri.replace(/\/+$/, '')),
+    maxOutputTokens: typeof e.maxOutputTokens === 'number' ? Math.round(e.maxOutputTokens) : 2048,
+    minFLVersion: str(e.minFLVersion),
     files,
   };
 }
@@ -132,15 +191,16 @@ export function parseCatalogEntry(value: unknown, where = 'entry'): CatalogEntry
 export function parseDownloadRequest(input: unknown): DownloadRequest {
   const body = requireObject(input, 'body');
   const m = body.model;
-  if (typeof m === 'string') return { model: checkModelName(m, 'model') };
+  const ignorePipeReport = optionalBoolean(body, 'IgnorePipeReport');
+  if (typeof m === 'string') return { model: checkModelName(m, 'model'), foundryStyle: ignorePipeReport !== undefined };
   if (m && typeof m === 'object' && !Array.isArray(m)) {
     const spec = m as Json;
     const name = spec.Name ?? spec.name;
     if (typeof name !== 'string' || name.length === 0) throw invalid('model.Name', "'model.Name' is required");
     checkModelName(name, 'model.Name');
     const uri = spec.Uri ?? spec.uri;
-    if (uri !== undefined && typeof uri !== 'string') throw invalid('model.Uri', "'model.Uri' must be a string");
-    return { model: name, uri: uri as string | undefined };
+    if (uri !== undefined && uri !== null && typeof uri !== 'string') throw invalid('model.Uri', "'model.Uri' must be a string");
+    return { model: name, foundryStyle: true, ...(typeof uri === 'string' ? { uri } : {}) };
   }
   throw invalid('model', "'model' must be a model name or {\"Uri\", \"ProviderType\", \"Name\"}");
 }

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   unsupported_execution_provider: { status: 400, type: 'invalid_request_error' },
   no_gpu_device: { status: 400, type: 'invalid_request_error' },
   unauthorized: { status: 401, type: 'authentication_error' },
+  forbidden: { status: 403, type: 'permission_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },

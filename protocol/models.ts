@@ -44,14 +44,29 @@ export interface OpenAIModelList {
   data: OpenAIModel[];
 }
 
-/** GET /openai/status (pipe op `status` adds the protocol fields). */
+/**
+ * GET /openai/status (pipe op `status` adds the protocol fields). Every field in both casings: the
+ * seeds document `ModelDirPath`, the Foundry Local SDKs read `modelDirPath`.
+ */
 export interface ServiceStatus {
   Endpoints: string[];
   ModelDirPath: string;
   PipeName: string;
   Version: string;
+  endpoints: string[];
+  modelDirPath: string;
+  pipeName: string;
+  version: string;
   protocolVersion: number;
   pid: number;
+}
+
+export function serviceStatus(s: { endpoints: string[]; modelDirPath: string; pipeName: string; version: string; protocolVersion: number; pid: number }): ServiceStatus {
+  return {
+    Endpoints: s.endpoints, ModelDirPath: s.modelDirPath, PipeName: s.pipeName, Version: s.version,
+    endpoints: s.endpoints, modelDirPath: s.modelDirPath, pipeName: s.pipeName, version: s.version,
+    protocolVersion: s.protocolVersion, pid: s.pid,
+  };
 }
 
 /** The status file `<home>/service.json`, how clients find a running agent. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../atomic-file.js';
 import { type CatalogEntry, parseCatalogEntry } from '../../protocol/catalog.js';
-import { stripVersion } from '../../protocol/validate.js';
+import { pickVariant, providerName } from '../resolve.js';
 
 export interface CatalogOptions {
   builtin: CatalogEntry[];
@@ -20,15 +20,7 @@ interface CacheFile {
 }
 
 /** Maps a catalog runtime's provider name to onnxruntime-node's. */
-export function providerOf(entry: CatalogEntry): string {
-  const ep = entry.runtime.executionProvider.toLowerCase().replace(/executionprovider$/, '');
-  return ep === 'dml' || ep === 'directml' ? 'dml' : ep;
-}
-
-const versionNumber = (e: CatalogEntry) => {
-  const n = Number(e.version);
-  return Number.isFinite(n) ? n : -1;
-};
+export const providerOf = (entry: CatalogEntry): string => providerName(entry.runtime.executionProvider);
 
 /**
  * The merged catalog: the built-in entries, overridden and extended by a remote catalog that is
@@ -55,9 +47,9 @@ export class Catalog {
   }
 
   /**
-   * Resolves a name: exact id, then id without version (highest version), then alias, where
-   * among an alias's variants a cached one wins, then one whose provider this machine runs
-   * (GPU before CPU). Refreshes the remote catalog once when nothing matches.
+   * Resolves a name with the shared resolver (see resolve.ts): cached variants first, the highest
+   * version, then the best provider that runs here. Refreshes the remote catalog once when nothing
+   * matches.
    */
   async resolve(name: string, ctx: { cached: Set<string>; providers: string[] }): Promise<CatalogEntry | undefined> {
     const found = this.match(await this.list(), name, ctx);
@@ -67,14 +59,8 @@ export class Catalog {
   }
 
   private match(entries: CatalogEntry[], name: string, ctx: { cached: Set<string>; providers: string[] }): CatalogEntry | undefined {
-    const n = name.toLowerCase();
-    const exact = entries.find((e) => e.name.toLowerCase() === n);
-    if (exact) return exact;
-    const versions = entries.filter((e) => stripVersion(e.name).toLowerCase() === n).sort((a, b) => versionNumber(b) - versionNumber(a));
-    if (versions.length > 0) return versions[0];
-    const runnable = entries.filter((e) => e.alias.toLowerCase() === n && ctx.providers.includes(providerOf(e)));
-    const rank = (e: CatalogEntry) => (ctx.cached.has(e.name) ? 0 : providerOf(e) === 'cpu' ? 2 : 1);
-    return runnable.sort((a, b) => rank(a) - rank(b) || versionNumber(b) - versionNumber(a))[0];
+    const variants = entries.map((entry) => ({ id: entry.name, alias: entry.alias, provider: providerOf(entry), cached: ctx.cached.has(entry.name), entry }));
+    return pickVariant(variants, name, ctx.providers)?.entry;
   }
 
   /** Fetches the remote catalog; on failure keeps what it had (stale beats nothing offline). */

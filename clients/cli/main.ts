@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { CrucibleError } from '../../protocol/errors.js';
 import { closeClient, connect, defaultHome } from '../typescript/connect.js';
 import { serviceKeys, serviceLogs } from './admin-commands.js';
+import { modelRun } from './chat-command.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
 import { modelOptimize } from './optimize-command.js';
 import { serviceStart, serviceStatus, serviceStop } from './service-commands.js';
@@ -30,6 +31,9 @@ const HELP = `Usage: crucible [--home DIR] <command>
   cache remove <model> [--force]  delete a cached model (--force unloads it first)
   predict <model> <image file>    run a predictive model (OCR prints the text it reads)
   run <model> <prompt> [--max-tokens N] [--temperature T]   stream a completion
+  model run <model> [--max-tokens N] [--temperature T]
+                                  download if needed, load, and chat in the terminal
+                                  (/clear, /exit; Ctrl-C stops an answer; piped input: a turn a line)
 
 Agent options: see 'npm start -- --help'.`;
 
@@ -50,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
       ttl: { type: 'string' }, ep: { type: 'string' }, variant: { type: 'string' }, int4: { type: 'boolean' },
       'block-size': { type: 'string' }, 'accuracy-level': { type: 'string' }, 'min-agreement': { type: 'string' }, lines: { type: 'string' }, follow: { type: 'boolean' },
       'api-keys-file': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
+      'ignore-eos': { type: 'boolean' },
     },
     allowPositionals: true,
     strict: false,
@@ -82,6 +87,11 @@ async function main(argv: string[]): Promise<number> {
     });
     case 'model list': return withClient(home, modelList);
     case 'model download': return withClient(home, (c) => modelDownload(c, rest[0] ?? ''));
+    case 'model run': return withClient(home, (c) => modelRun(c, rest[0] ?? '', {
+      maxTokens: values['max-tokens'] ? Number(values['max-tokens']) : undefined,
+      temperature: values.temperature ? Number(values.temperature) : undefined,
+      ignoreEos: Boolean(values['ignore-eos']),
+    }));
     case 'model optimize': return withClient(home, (c) => modelOptimize(c, rest[0] ?? '', values.int4 ? {
       blockSize: values['block-size'] ? Number(values['block-size']) : undefined,
       accuracyLevel: values['accuracy-level'] ? Number(values['accuracy-level']) as 0 | 4 : undefined,

@@ -15,8 +15,11 @@ export async function modelList(c: CrucibleClient): Promise<number> {
   return 0;
 }
 
-/** `crucible model download`: a progress bar with bytes, percent, rate and time left. */
-export async function modelDownload(c: CrucibleClient, name: string): Promise<number> {
+/**
+ * Downloads a model with a progress bar (bytes, percent, rate, time left) on standard error;
+ * Ctrl-C cancels. Resolves to the downloaded id.
+ */
+export async function downloadWithBar(c: CrucibleClient, name: string): Promise<string> {
   const bar = new cliProgress.SingleBar({
     format: '{bar} {percentage}% | {done}/{size} MB | {rate} MB/s | ETA {eta_h} | {file}',
     hideCursor: true,
@@ -43,13 +46,17 @@ export async function modelDownload(c: CrucibleClient, name: string): Promise<nu
   process.once('SIGINT', onSigint);
   try {
     const r = await c.download(name, onProgress, ac.signal);
-    if (started) bar.stop();
-    console.log(`Downloaded ${r.model}`);
-    return 0;
+    return r.model;
   } finally {
     if (started) bar.stop();
     process.off('SIGINT', onSigint);
   }
+}
+
+/** `crucible model download`: a progress bar with bytes, percent, rate and time left. */
+export async function modelDownload(c: CrucibleClient, name: string): Promise<number> {
+  console.log(`Downloaded ${await downloadWithBar(c, name)}`);
+  return 0;
 }
 
 /** `crucible cache list`: what is in the cache folder, with state. */

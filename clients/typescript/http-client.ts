@@ -34,7 +34,7 @@ function errorFrom(status: number, text: string): CrucibleError {
 export class HttpClient {
   constructor(readonly baseUrl: string, private readonly apiKey?: string) {}
 
-  private async call(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  private async call(method: string, path: string, body?: unknown, signal?: AbortSignal, extra: Record<string, string> = {}): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(this.baseUrl + path, {
@@ -43,6 +43,7 @@ export class HttpClient {
         headers: {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+          ...extra,
         },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
@@ -68,7 +69,7 @@ export class HttpClient {
 
   /** Reads the NDJSON progress stream; resolves on success, throws with the agent's message on failure. */
   async download(model: string, onProgress?: (p: DownloadProgress) => void, signal?: AbortSignal): Promise<{ model: string }> {
-    const res = await this.call('POST', '/openai/download', { model }, signal);
+    const res = await this.call('POST', '/openai/download', { model }, signal, { accept: 'application/x-ndjson' });
     for await (const line of ndjson(bodyOf(res))) {
       const msg = line as DownloadProgress & { type?: string; Success?: boolean; ErrorMessage?: string | null };
       if (msg.type === 'progress') onProgress?.(msg);

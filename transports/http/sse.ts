@@ -1,9 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import type { Context } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import { stream as streamBody, streamSSE } from 'hono/streaming';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { CrucibleError } from '../../protocol/errors.js';
 import { drained } from '../drain.js';
+import { corsHeadersOf } from './middleware.js';
 
 /**
  * Writes an iterator of JSON events as server-sent events ending with `data: [DONE]`; an error
@@ -42,6 +43,7 @@ export function writeSse<T>(c: Context, first: IteratorResult<T>, it: AsyncItera
     'cache-control': 'no-cache',
     connection: 'keep-alive',
     'x-request-id': String(c.get('requestId') ?? ''),
+    ...corsHeadersOf(c),
   });
   let gone = false;
   out.on('close', () => { gone = true; ac.abort(); });
@@ -56,6 +58,48 @@ export function writeSse<T>(c: Context, first: IteratorResult<T>, it: AsyncItera
     } finally {
       ac.abort();
       await it.return?.();
+      out.end();
+    }
+  })();
+  return RESPONSE_ALREADY_SENT;
+}
+
+/**
+ * Writes each piece of `pieces` as its own write (its own HTTP chunk), each after the one before
+ * has been handed to the socket: Foundry's SDK clients tell the result from the progress lines by
+ * a chunk that starts with '{', so pieces must not merge. Under @hono/node-server the pieces go
+ * straight to the Node response; elsewhere through Hono's stream helper.
+ */
+export function writeChunks(c: Context, contentType: string, pieces: AsyncIterator<string>, ac: AbortController): Response | Promise<Response> {
+  const out = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (!out) {
+    c.header('content-type', contentType);
+    return streamBody(c, async (s) => {
+      s.onAbort(() => ac.abort());
+      try {
+        for (let r = await pieces.next(); !r.done && !s.aborted; r = await pieces.next()) await s.write(r.value);
+      } finally {
+        await pieces.return?.();
+      }
+    });
+  }
+  out.writeHead(200, {
+    'content-type': contentType,
+    'cache-control': 'no-cache',
+    'x-request-id': String(c.get('requestId') ?? ''),
+    ...corsHeadersOf(c),
+  });
+  let gone = false;
+  out.on('close', () => { gone = true; ac.abort(); });
+  void (async () => {
+    try {
+      for (let r = await pieces.next(); !r.done && !gone; r = await pieces.next()) {
+        await new Promise<void>((resolve) => out.write(r.value, () => resolve()));
+      }
+    } catch {
+      // The producer failed after the head was sent: the body just ends.
+    } finally {
+      await pieces.return?.();
       out.end();
     }
   })();

@@ -7,13 +7,17 @@ import type { DownloadProgress } from '../../../protocol/catalog.js';
 import { startModelServer } from '../../helpers/model-server.js';
 import { startTestService } from '../../helpers/service.js';
 
-/** POST /openai/download and read the NDJSON lines. */
+/** POST /openai/download asking for NDJSON, and read the lines. */
 async function download(url: string, model: unknown) {
-  const res = await fetch(`${url}/openai/download`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model }) });
+  const res = await fetch(`${url}/openai/download`, {
+    method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/x-ndjson' }, body: JSON.stringify({ model }),
+  });
   const text = await res.text();
   const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
   return { status: res.status, lines, final: lines.at(-1), progress: lines.filter((l) => l.type === 'progress') as DownloadProgress[] };
 }
+
+const ok = (model: string) => ({ Success: true, ErrorMessage: null, success: true, errorMessage: null, error: null, model });
 
 const chatText = async (url: string, model: string) => {
   const res = await fetch(`${url}/v1/chat/completions`, {
@@ -39,7 +43,7 @@ t.test('catalog, downloads with faults, and the cache', async (t) => {
   t.test('a plain download reports progress and lands in the cache', async (t) => {
     const r = await download(svc.url, 'tiny-none');
     t.equal(r.status, 200);
-    t.same(r.final, { Success: true, ErrorMessage: null, model: 'tiny-none:1' });
+    t.same(r.final, ok('tiny-none:1'));
     t.ok(r.progress.length >= 1, 'progress lines were streamed');
     const last = r.progress.at(-1)!;
     t.equal(last.bytesDone, last.bytesTotal);
@@ -48,17 +52,17 @@ t.test('catalog, downloads with faults, and the cache', async (t) => {
     t.ok((await (await fetch(`${svc.url}/openai/models`)).json() as string[]).includes('tiny-none:1'));
     t.equal(await chatText(svc.url, 'tiny-none'), ', there was a little girl named Lily. She');
     const again = await download(svc.url, 'tiny-none:1');
-    t.same(again.final, { Success: true, ErrorMessage: null, model: 'tiny-none:1' }, 'a cached model succeeds at once');
+    t.same(again.final, ok('tiny-none:1'), 'a cached model succeeds at once');
   });
 
   t.test('the seeds\' body form works too', async (t) => {
     const r = await download(svc.url, { Uri: 'azureml://registries/x', ProviderType: 'AzureFoundryLocal', Name: 'tiny-none:1' });
-    t.same(r.final, { Success: true, ErrorMessage: null, model: 'tiny-none:1' });
+    t.same(r.final, ok('tiny-none:1'));
   });
 
   t.test('a connection dropped mid-file resumes with a Range request and verifies', async (t) => {
     const r = await download(svc.url, 'tiny-drop');
-    t.same(r.final, { Success: true, ErrorMessage: null, model: 'tiny-drop:1' });
+    t.same(r.final, ok('tiny-drop:1'));
     const ranges = server.gets.get('/models/drop/onnx/model.onnx')!;
     t.equal(ranges.length, 2, 'the model file was requested twice');
     t.equal(ranges[0], '');
@@ -103,8 +107,8 @@ t.test('catalog, downloads with faults, and the cache', async (t) => {
   t.test('two simultaneous downloads of one model share one transfer', async (t) => {
     const before = server.gets.get('/models/slow/onnx/model.onnx')?.length ?? 0;
     const [a, b] = await Promise.all([download(svc.url, 'tiny-slow'), download(svc.url, 'tiny-slow:1')]);
-    t.same(a.final, { Success: true, ErrorMessage: null, model: 'tiny-slow:1' });
-    t.same(b.final, { Success: true, ErrorMessage: null, model: 'tiny-slow:1' });
+    t.same(a.final, ok('tiny-slow:1'));
+    t.same(b.final, ok('tiny-slow:1'));
     t.equal(server.gets.get('/models/slow/onnx/model.onnx')!.length - before, 1, 'one GET of the model file');
   });
 
@@ -119,6 +123,24 @@ t.test('catalog, downloads with faults, and the cache', async (t) => {
     t.notOk((await (await fetch(`${svc.url}/openai/loadedmodels`)).json() as string[]).includes('tiny-none:1'));
   });
 
+  t.test('a Foundry SDK-style request gets percentage text lines, then the result as one JSON write', async (t) => {
+    const res = await fetch(`${svc.url}/openai/download`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: { Name: 'tiny-none:1', Uri: 'azureml://x', ProviderType: 'AzureFoundryLocal' }, IgnorePipeReport: true }),
+    });
+    t.equal(res.status, 200);
+    t.match(res.headers.get('content-type'), /^text\/plain/);
+    const chunks: string[] = [];
+    const decoder = new TextDecoder();
+    for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push(decoder.decode(bytes));
+    const json = chunks.findIndex((c) => c.startsWith('{'));
+    t.ok(json > 0, 'progress chunks come first');
+    t.ok(chunks.slice(0, json).every((c) => /\d+(\.\d+)?%/.test(c)), 'every progress chunk holds a percentage');
+    t.same(JSON.parse(chunks.slice(json).join('')), ok('tiny-none:1'), 'the rest is the result object alone');
+    t.match(chunks[json - 1], /100\.00%/);
+    t.equal((await fetch(`${svc.url}/openai/models/tiny-none`, { method: 'DELETE' })).status, 200, 'removed again for the lock test');
+  });
+
   t.test('a lock held by another live process makes the download wait', async (t) => {
     const holder = spawn('sleep', ['30']);
     t.teardown(() => holder.kill());
@@ -130,7 +152,7 @@ t.test('catalog, downloads with faults, and the cache', async (t) => {
     t.notOk(finished, 'waits while the other process holds the lock');
     holder.kill();
     const r = await pending;
-    t.same(r.final, { Success: true, ErrorMessage: null, model: 'tiny-none:1' });
+    t.same(r.final, ok('tiny-none:1'));
     t.notOk(readdirSync(join(modelsDir, '.locks')).includes('tiny-none-1.lock'), 'the lock is released');
   });
 });
