@@ -1,5 +1,5 @@
 import t from 'tap';
-import { encodeFrame, FrameReader, MAX_FRAME_BYTES } from '../../protocol/framing.js';
+import { encodeFrame, encodeMessagePack, FrameReader, MAX_FRAME_BYTES } from '../../protocol/framing.js';
 
 
 t.test('frames split at random points reassemble in order', async (t) => {
@@ -44,4 +44,27 @@ t.test('bytes that are not MessagePack yield a decode error, and the stream stay
   t.equal(frames.length, 2);
   t.notOk(frames[0].ok);
   t.same(frames[1], { ok: true, value: { id: 9 } });
+});
+
+t.test('integers are MessagePack integers up to 2^64, never floats; ids round-trip exactly', async (t) => {
+  const cases: [number, string][] = [
+    [0, '00'], [127, '7f'], [128, 'cc80'], [65535, 'cdffff'], [2 ** 32 - 1, 'ceffffffff'],
+    [2 ** 32, 'cf0000000100000000'], [2 ** 53 - 1, 'cf001fffffffffffff'], [-1, 'ff'], [-33, 'd0df'],
+    [-(2 ** 31) - 1, 'd3ffffffff7fffffff'], [1.5, 'cb3ff8000000000000'],
+  ];
+  for (const [n, hex] of cases) t.equal(encodeMessagePack(n).toString('hex'), hex, `${n}`);
+  for (const id of [0, 2 ** 32, 2 ** 53 - 1]) {
+    const [f] = new FrameReader().push(encodeFrame({ id, type: 'result', body: null }));
+    t.same(f, { ok: true, value: { id, type: 'result', body: null } }, `id ${id} decodes as the same integer`);
+  }
+});
+
+t.test('values encode as JSON sees them: undefined members left out, toJSON honoured, bytes as bin', async (t) => {
+  t.equal(encodeMessagePack({ a: undefined, b: 1 }).toString('hex'), '81a16201');
+  t.equal(encodeMessagePack([undefined]).toString('hex'), '91c0');
+  t.equal(encodeMessagePack(new Date(0)).toString('hex'), encodeMessagePack('1970-01-01T00:00:00.000Z').toString('hex'));
+  t.equal(encodeMessagePack(Buffer.from([1, 2])).toString('hex'), 'c4020102');
+  const big = { text: 'ü☃'.repeat(40_000), list: Array.from({ length: 70_000 }, (_, i) => i) };
+  const [f] = new FrameReader().push(encodeFrame(big));
+  t.same(f, { ok: true, value: big }, 'str32, array32 and a growing buffer round-trip');
 });
