@@ -130,7 +130,12 @@ export class PipeClient {
   chatStream = (body: ChatBody, signal?: AbortSignal) =>
     this.stream<ChatCompletionChunk>('chat.completions', { ...body, stream: true }, signal);
 
+  /**
+   * Closes the connection both ways: whatever is still pending rejects with `connection_closed`
+   * and the agent cancels it. (Ending only the writing side would be a half-close, after which
+   * the agent keeps answering the requests in flight until they end.)
+   */
   close(): void {
-    this.socket.end();
+    this.socket.destroy();
   }
 }
