@@ -5,8 +5,9 @@
 
 Replays every case of cases.json (format: README.md beside it) on real sockets and prints one
 line per case, "ok N - name" or "not ok N - name: why", then "# N passed, N failed". Exits 1 if
-any case failed. msgpack decodes integers as int and floats as float, so an id that comes back
-as a float fails to match the integer the case expects.
+any case failed. It frames with the Python client's own encode_frame and decode_body
+(clients/python/crucible_client.py), which keep integers (int) and floats (float) apart, so an
+id that comes back as a float fails to match the integer the case expects.
 """
 from __future__ import annotations
 
@@ -24,9 +25,11 @@ from typing import Any
 import msgpack
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "..", "clients", "python"))
+from crucible_client import MAX_FRAME, decode_body, encode_frame  # noqa: E402
+
 SYNC_ID = 1_000_000
 STEP_TIMEOUT = 20.0
-MAX_FRAME = 16 * 1024 * 1024
 
 
 class CaseFailure(Exception):
@@ -89,7 +92,7 @@ class Conn:
                 break
             body, self.buf = self.buf[4:4 + size], self.buf[4 + size:]
             try:
-                value = msgpack.unpackb(body, raw=False, strict_map_key=True)
+                value = decode_body(body)
             except Exception as exc:  # noqa: BLE001 - any undecodable frame is a finding
                 value = {"$undecodable": f"{exc}: {body[:100].hex()}"}
             self.frames.append(value if isinstance(value, dict) else {"$notAMap": value})
@@ -188,13 +191,11 @@ def substitute(v: Any, bodies: dict) -> Any:
     return v
 
 
-def frame(message: Any) -> bytes:
-    body = msgpack.packb(message, use_bin_type=True)  # ints >= 2^32 become uint64
-    return struct.pack(">I", len(body)) + body
+frame = encode_frame
 
 
 def padded(message: dict, size: int) -> bytes:
-    base = len(msgpack.packb({**message, "pad": ""}))
+    base = len(frame({**message, "pad": ""})) - 4
     n = size - base - 4  # "" is a 1-byte fixstr, the padding a str32 with a 5-byte header
     data = frame({**message, "pad": "x" * n})
     if len(data) != size + 4:
