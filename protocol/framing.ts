@@ -22,6 +22,9 @@ const TWO_64 = 2 ** 64;
  * float64. Values encode as JSON.stringify sees them: toJSON is honoured, map entries whose value
  * is undefined or a function are left out, and such values elsewhere are nil. Bytes are `bin`.
  */
+/** Map entries JSON would write: not undefined, functions or symbols. */
+const kept = (x: unknown) => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol';
+
 class Encoder {
   private buf = Buffer.allocUnsafe(256);
   private pos: number;
@@ -112,6 +115,7 @@ class Encoder {
   }
 
   private string(v: string): void {
+    if (v.length < 0x40) return this.shortString(v);
     const n = Buffer.byteLength(v);
     if (n < 0x20) this.byte(0xa0 | n);
     else if (n < 0x100) this.head(0xd9, n, 1);
@@ -119,6 +123,51 @@ class Encoder {
     else this.head(0xdb, n, 4);
     this.room(n);
     this.pos += this.buf.write(v, this.pos, 'utf8');
+  }
+
+  /** Strings of under 64 UTF-16 units (most keys and chunks) encoded in place: native calls cost more. */
+  private shortString(v: string): void {
+    this.room(2 + v.length * 3); // a str8 header and 3 bytes per unit at most
+    const buf = this.buf;
+    const start = this.pos;
+    let p = start + 1;
+    for (let i = 0; i < v.length; i++) {
+      let c = v.charCodeAt(i);
+      if (c < 0x80) {
+        buf[p++] = c;
+      } else if (c < 0x800) {
+        buf[p++] = 0xc0 | (c >> 6);
+        buf[p++] = 0x80 | (c & 0x3f);
+      } else {
+        if (c >= 0xd800 && c <= 0xdbff && i + 1 < v.length) {
+          const d = v.charCodeAt(i + 1);
+          if (d >= 0xdc00 && d <= 0xdfff) {
+            c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+            i++;
+            buf[p++] = 0xf0 | (c >> 18);
+            buf[p++] = 0x80 | ((c >> 12) & 0x3f);
+            buf[p++] = 0x80 | ((c >> 6) & 0x3f);
+            buf[p++] = 0x80 | (c & 0x3f);
+            continue;
+          }
+        }
+        if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // a lone surrogate, as Buffer writes it
+        buf[p++] = 0xe0 | (c >> 12);
+        buf[p++] = 0x80 | ((c >> 6) & 0x3f);
+        buf[p++] = 0x80 | (c & 0x3f);
+      }
+    }
+    const n = p - start - 1;
+    if (n >= 0x20) {
+      // str8: shift the bytes one place to make room for the 2-byte header.
+      buf.copyWithin(start + 2, start + 1, p);
+      buf[start] = 0xd9;
+      buf[start + 1] = n;
+      this.pos = p + 1;
+      return;
+    }
+    buf[start] = 0xa0 | n;
+    this.pos = p;
   }
 
   private object(v: object): void {
@@ -139,11 +188,25 @@ class Encoder {
     }
     const toJSON = (v as { toJSON?: unknown }).toJSON;
     if (typeof toJSON === 'function') return this.value(toJSON.call(v));
-    const entries = v instanceof Map ? [...v.entries()] : Object.entries(v);
-    const kept = entries.filter(([, x]) => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol');
-    this.collection(0x80, 0xde, kept.length);
-    for (const [k, x] of kept) {
-      this.value(typeof k === 'string' ? k : String(k));
+    if (v instanceof Map) return this.entries([...v.entries()].map(([k, x]) => [String(k), x]));
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    let n = 0;
+    for (const k of keys) if (kept(o[k])) n++;
+    this.collection(0x80, 0xde, n);
+    for (const k of keys) {
+      const x = o[k];
+      if (!kept(x)) continue;
+      this.string(k);
+      this.value(x);
+    }
+  }
+
+  private entries(list: [string, unknown][]): void {
+    const keep = list.filter(([, x]) => kept(x));
+    this.collection(0x80, 0xde, keep.length);
+    for (const [k, x] of keep) {
+      this.string(k);
       this.value(x);
     }
   }

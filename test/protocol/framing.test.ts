@@ -68,3 +68,17 @@ t.test('values encode as JSON sees them: undefined members left out, toJSON hono
   const [f] = new FrameReader().push(encodeFrame(big));
   t.same(f, { ok: true, value: big }, 'str32, array32 and a growing buffer round-trip');
 });
+
+t.test('strings of every length and plane encode as UTF-8, lone surrogates as U+FFFD', async (t) => {
+  let seed = 7;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const units = [0x41, 0x7f, 0xe9, 0x7ff, 0x2603, 0xffff, 0xd83d, 0xde00, 0xdc00];
+  let bad = 0;
+  for (let i = 0; i < 3000; i++) {
+    const s = String.fromCharCode(...Array.from({ length: rand(300) }, () => units[rand(units.length)]));
+    const [f] = new FrameReader().push(encodeFrame({ s, list: [s, s] }));
+    const want = Buffer.from(s).toString();
+    if (!f.ok || JSON.stringify(f.value) !== JSON.stringify({ s: want, list: [want, want] })) bad++;
+  }
+  t.equal(bad, 0);
+});
