@@ -28,5 +28,5 @@ t.test('the pipe conformance cases pass through the Python runner', async (t) =>
   const results = lines.filter((l) => /^(not )?ok \d+ - /.test(l));
   t.ok(results.length >= (process.env.CONFORMANCE_CASE ? 1 : 40), `${results.length} cases ran`);
   for (const line of results) t.ok(line.startsWith('ok '), line);
-  t.equal(r.status, 0, r.stderr || lines.at(-2) || '');
+  t.equal(r.status, 0, `the runner exits 0 (${(lines.at(-2) ?? '').replace(/^# /, '')})${r.stderr ? `: ${r.stderr}` : ''}`);
 });
