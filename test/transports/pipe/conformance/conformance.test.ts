@@ -1,13 +1,12 @@
 import t from 'tap';
-import { linkEndless, startTestService } from '../../../helpers/service.js';
+import { startConformanceAgent } from './agent.js';
 import { loadSuite, runCase } from './runner.js';
 
 // CONFORMANCE_CASE=<part of a name> runs only the matching cases.
 const only = process.env.CONFORMANCE_CASE;
 
 t.test('the pipe conformance cases pass through the TypeScript runner', async (t) => {
-  const svc = await startTestService(t);
-  linkEndless(svc.config.modelsDir);
+  const svc = await startConformanceAgent(t);
   const suite = loadSuite();
   t.ok(suite.cases.length >= 40, `${suite.cases.length} cases`);
   for (const c of suite.cases) {

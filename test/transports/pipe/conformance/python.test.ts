@@ -2,7 +2,8 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { run } from '../../../helpers/run.js';
-import { linkEndless, REPO, startTestService } from '../../../helpers/service.js';
+import { REPO } from '../../../helpers/service.js';
+import { startConformanceAgent } from './agent.js';
 
 const RUNNER = join(REPO, 'test', 'transports', 'pipe', 'conformance', 'runner.py');
 
@@ -20,8 +21,7 @@ t.test('the pipe conformance cases pass through the Python runner', async (t) =>
     t.fail('no python3 with msgpack: run scripts/ensure-test-deps.sh');
     return;
   }
-  const svc = await startTestService(t);
-  linkEndless(svc.config.modelsDir);
+  const svc = await startConformanceAgent(t);
   const args = [RUNNER, '--home', svc.home, ...(process.env.CONFORMANCE_CASE ? ['--only', process.env.CONFORMANCE_CASE] : [])];
   const r = await run(py, args, 110_000);
   const lines = r.stdout.split('\n');
