@@ -14,6 +14,9 @@ const TWO_32 = 2 ** 32;
 const TWO_63 = 2 ** 63;
 const TWO_64 = 2 ** 64;
 
+/** Map entries JSON would write: not undefined, functions or symbols. */
+const kept = (x: unknown) => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol';
+
 /**
  * A MessagePack encoder for the JSON-shaped values the protocol carries. msgpackr writes every
  * number at or above 2^32 as a float64 (only bigints become int64), so an id of 2^32 would
@@ -22,9 +25,6 @@ const TWO_64 = 2 ** 64;
  * float64. Values encode as JSON.stringify sees them: toJSON is honoured, map entries whose value
  * is undefined or a function are left out, and such values elsewhere are nil. Bytes are `bin`.
  */
-/** Map entries JSON would write: not undefined, functions or symbols. */
-const kept = (x: unknown) => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol';
-
 class Encoder {
   private buf = Buffer.allocUnsafe(256);
   private pos: number;
