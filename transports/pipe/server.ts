@@ -139,9 +139,10 @@ class Connection {
     }
   }
 
+  /** Every response frame has its three keys; a body left undefined goes out as nil. */
   private send(message: PipeResponse): boolean {
     if (this.closed || this.socket.destroyed) return true;
-    return this.socket.write(encodeFrame(message));
+    return this.socket.write(encodeFrame(message.body === undefined ? { ...message, body: null } : message));
   }
 
   /**
