@@ -20,10 +20,9 @@ export interface ModelServer {
 
 /**
  * A real HTTP server for download tests: a catalog of stories260k copies, one per fault, and
- * their files read from ../shared/models, with Range support.
+ * their files read from `src` (../shared/models by default), with Range support.
  */
-export async function startModelServer(faults: Fault[] = ['none', 'drop', 'badsum', 'missing', 'slow']): Promise<ModelServer> {
-  const src = join(SHARED_MODELS, 'stories260k');
+export async function startModelServer(faults: Fault[] = ['none', 'drop', 'badsum', 'missing', 'slow'], src = join(SHARED_MODELS, 'stories260k')): Promise<ModelServer> {
   const bytes = new Map(FILES.map((f) => [f, readFileSync(join(src, f))]));
   const gets = new Map<string, string[]>();
   let dropped = false;

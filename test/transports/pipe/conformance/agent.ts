@@ -1,5 +1,5 @@
 import { startModelServer } from '../../../helpers/model-server.js';
-import { linkEndless, startTestService } from '../../../helpers/service.js';
+import { linkEndless, startTestService, STORIES } from '../../../helpers/service.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -11,7 +11,8 @@ interface Teardown {
  * `tiny-none` (stories260k's files) and `tiny-stall` (whose model file stops after 32 KiB).
  */
 export async function startConformanceAgent(t: Teardown) {
-  const server = await startModelServer(['none', 'stall']);
+  // The files come from the repository's own copy of stories260k: nothing outside the clone is needed.
+  const server = await startModelServer(['none', 'stall'], STORIES);
   t.teardown(() => server.close());
   const svc = await startTestService(t, ['--catalog-url', server.catalogUrl]);
   linkEndless(svc.config.modelsDir);
