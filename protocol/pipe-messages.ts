@@ -18,14 +18,19 @@ export type PipeResponse =
 
 const MAX_ID = 2 ** 53 - 1;
 
+/** A valid request id: an integer from 0 to 2^53-1. */
+export function isRequestId(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_ID;
+}
+
 /** Checks a decoded frame's shape; `id` is returned whenever it could be read, for the error frame. */
 export function parsePipeRequest(value: unknown): { id: number | null; request?: PipeRequest; error?: CrucibleError } {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return { id: null, error: new CrucibleError('invalid_request', 'a request frame must be a map {id, op, body}') };
   }
   const v = value as Record<string, unknown>;
-  const id = typeof v.id === 'number' && Number.isInteger(v.id) && v.id >= 0 && v.id <= MAX_ID ? v.id : null;
-  if (id === null) return { id: null, error: new CrucibleError('invalid_request', "'id' must be an unsigned integer", 'id') };
+  const id = isRequestId(v.id) ? v.id : null;
+  if (id === null) return { id: null, error: new CrucibleError('invalid_request', "'id' must be an unsigned integer from 0 to 2^53-1", 'id') };
   if (typeof v.op !== 'string') return { id, error: new CrucibleError('invalid_request', "'op' must be a string", 'op') };
   if (!(OPS as readonly string[]).includes(v.op)) {
     return { id, error: new CrucibleError('invalid_request', `unknown op '${v.op.slice(0, 64)}'; known: ${OPS.join(', ')}`, 'op') };

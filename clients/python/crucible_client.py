@@ -23,6 +23,23 @@ MAX_FRAME = 16 * 1024 * 1024
 PROTOCOL_VERSION = 1
 
 
+def encode_frame(message: Any) -> bytes:
+    """One frame: the 4-byte big-endian length, then the message as MessagePack.
+
+    msgpack writes Python ints as MessagePack integers (uint 64 from 2^32 up), as the protocol
+    requires of ids.
+    """
+    payload = msgpack.packb(message, use_bin_type=True)
+    if len(payload) > MAX_FRAME:
+        raise ValueError(f"frame of {len(payload)} bytes exceeds the {MAX_FRAME}-byte limit")
+    return struct.pack(">I", len(payload)) + payload
+
+
+def decode_body(body: bytes) -> Any:
+    """A frame's body: integers decode as int and floats as float, so the two stay apart."""
+    return msgpack.unpackb(body, raw=False)
+
+
 class CrucibleError(Exception):
     """An error frame from the agent: message, type and code as in the HTTP envelope."""
 
@@ -74,8 +91,7 @@ class Client:
         return bytes(buf)
 
     def _send(self, message: dict) -> None:
-        payload = msgpack.packb(message, use_bin_type=True)
-        frame = struct.pack(">I", len(payload)) + payload
+        frame = encode_frame(message)
         with self._write_lock:
             if self._sock:
                 self._sock.sendall(frame)
@@ -88,7 +104,7 @@ class Client:
                 (size,) = struct.unpack(">I", self._recv_exact(4))
                 if size > MAX_FRAME:
                     raise ConnectionError(f"frame of {size} bytes exceeds the limit")
-                msg = msgpack.unpackb(self._recv_exact(size), raw=False)
+                msg = decode_body(self._recv_exact(size))
                 with self._lock:
                     q = self._queues.get(msg.get("id"))
                 if q is not None:

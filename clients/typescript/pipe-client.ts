@@ -137,7 +137,12 @@ export class PipeClient {
     this.stream<CompletionChunk>('completions', { ...body, stream: true }, signal);
   getModel = (model: string) => this.request<OpenAIModel>('models.get', { model });
 
+  /**
+   * Closes the connection both ways: whatever is still pending rejects with `connection_closed`
+   * and the agent cancels it. (Ending only the writing side would be a half-close, after which
+   * the agent keeps answering the requests in flight until they end.)
+   */
   close(): void {
-    this.socket.end();
+    this.socket.destroy();
   }
 }

@@ -7,8 +7,8 @@ import { SHARED_MODELS } from './service.js';
 
 const FILES = ['config.json', 'generation_config.json', 'genai_config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx'];
 
-/** How a served model misbehaves. */
-export type Fault = 'none' | 'drop' | 'badsum' | 'missing' | 'slow';
+/** How a served model misbehaves ('stall': the model file's first 32 KiB, then nothing, ever). */
+export type Fault = 'none' | 'drop' | 'badsum' | 'missing' | 'slow' | 'stall';
 
 export interface ModelServer {
   url: string;
@@ -20,10 +20,9 @@ export interface ModelServer {
 
 /**
  * A real HTTP server for download tests: a catalog of stories260k copies, one per fault, and
- * their files read from ../shared/models, with Range support.
+ * their files read from `src` (../shared/models by default), with Range support.
  */
-export async function startModelServer(faults: Fault[] = ['none', 'drop', 'badsum', 'missing', 'slow']): Promise<ModelServer> {
-  const src = join(SHARED_MODELS, 'stories260k');
+export async function startModelServer(faults: Fault[] = ['none', 'drop', 'badsum', 'missing', 'slow'], src = join(SHARED_MODELS, 'stories260k')): Promise<ModelServer> {
   const bytes = new Map(FILES.map((f) => [f, readFileSync(join(src, f))]));
   const gets = new Map<string, string[]>();
   let dropped = false;
@@ -72,6 +71,10 @@ export async function startModelServer(faults: Fault[] = ['none', 'drop', 'badsu
       // Half the file, then the connection dies.
       dropped = true;
       res.write(part.subarray(0, Math.floor(part.length / 2)), () => setTimeout(() => res.socket?.destroy(), 20));
+      return;
+    }
+    if (fault === 'stall' && isModel) {
+      res.write(part.subarray(0, 32 * 1024));
       return;
     }
     if (fault === 'slow' && isModel) {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { encodeFrame, FrameReader, MAX_FRAME_BYTES } from '../../protocol/framing.js';
+import { encodeFrame, encodeMessagePack, FrameReader, MAX_FRAME_BYTES } from '../../protocol/framing.js';
 
 
 t.test('frames split at random points reassemble in order', async (t) => {
@@ -44,4 +44,41 @@ t.test('bytes that are not MessagePack yield a decode error, and the stream stay
   t.equal(frames.length, 2);
   t.notOk(frames[0].ok);
   t.same(frames[1], { ok: true, value: { id: 9 } });
+});
+
+t.test('integers are MessagePack integers up to 2^64, never floats; ids round-trip exactly', async (t) => {
+  const cases: [number, string][] = [
+    [0, '00'], [127, '7f'], [128, 'cc80'], [65535, 'cdffff'], [2 ** 32 - 1, 'ceffffffff'],
+    [2 ** 32, 'cf0000000100000000'], [2 ** 53 - 1, 'cf001fffffffffffff'], [-1, 'ff'], [-33, 'd0df'],
+    [-(2 ** 31) - 1, 'd3ffffffff7fffffff'], [1.5, 'cb3ff8000000000000'],
+  ];
+  for (const [n, hex] of cases) t.equal(encodeMessagePack(n).toString('hex'), hex, `${n}`);
+  for (const id of [0, 2 ** 32, 2 ** 53 - 1]) {
+    const [f] = new FrameReader().push(encodeFrame({ id, type: 'result', body: null }));
+    t.same(f, { ok: true, value: { id, type: 'result', body: null } }, `id ${id} decodes as the same integer`);
+  }
+});
+
+t.test('values encode as JSON sees them: undefined members left out, toJSON honoured, bytes as bin', async (t) => {
+  t.equal(encodeMessagePack({ a: undefined, b: 1 }).toString('hex'), '81a16201');
+  t.equal(encodeMessagePack([undefined]).toString('hex'), '91c0');
+  t.equal(encodeMessagePack(new Date(0)).toString('hex'), encodeMessagePack('1970-01-01T00:00:00.000Z').toString('hex'));
+  t.equal(encodeMessagePack(Buffer.from([1, 2])).toString('hex'), 'c4020102');
+  const big = { text: 'ü☃'.repeat(40_000), list: Array.from({ length: 70_000 }, (_, i) => i) };
+  const [f] = new FrameReader().push(encodeFrame(big));
+  t.same(f, { ok: true, value: big }, 'str32, array32 and a growing buffer round-trip');
+});
+
+t.test('strings of every length and plane encode as UTF-8, lone surrogates as U+FFFD', async (t) => {
+  let seed = 7;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const units = [0x41, 0x7f, 0xe9, 0x7ff, 0x2603, 0xffff, 0xd83d, 0xde00, 0xdc00];
+  let bad = 0;
+  for (let i = 0; i < 3000; i++) {
+    const s = String.fromCharCode(...Array.from({ length: rand(300) }, () => units[rand(units.length)]));
+    const [f] = new FrameReader().push(encodeFrame({ s, list: [s, s] }));
+    const want = Buffer.from(s).toString();
+    if (!f.ok || JSON.stringify(f.value) !== JSON.stringify({ s: want, list: [want, want] })) bad++;
+  }
+  t.equal(bad, 0);
 });

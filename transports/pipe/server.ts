@@ -1,9 +1,9 @@
 import { existsSync, chmodSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { CrucibleError, toCrucibleError } from '../../protocol/errors.js';
-import { encodeFrame, FrameReader, FrameTooLargeError } from '../../protocol/framing.js';
+import { encodeFrame, type Frame, FrameReader, FrameTooLargeError } from '../../protocol/framing.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
-import { type PipeResponse, parsePipeRequest } from '../../protocol/pipe-messages.js';
+import { isRequestId, type PipeResponse, parsePipeRequest } from '../../protocol/pipe-messages.js';
 import { drained } from '../drain.js';
 import { HANDLERS } from './dispatch.js';
 
@@ -34,78 +34,99 @@ export interface PipeHooks {
   onConnection?: (event: 'open' | 'close' | 'protocol_error', detail?: string) => void;
 }
 
-/** One client connection: multiplexed requests by id, each cancellable. */
+/**
+ * One client connection: multiplexed requests by id, each cancellable. Every frame whose id can
+ * be read goes through the same bookkeeping, cancels included: an id in flight is refused with
+ * `duplicate_id` before anything else about the frame is looked at, so a request ends exactly
+ * once. A client that half-closes (ends its side) keeps receiving until its requests in flight
+ * have ended; then the agent ends its side too.
+ */
 class Connection {
   private readonly reader = new FrameReader();
   private readonly inFlight = new Map<number, AbortController>();
+  /** The client ended its side: no more requests can arrive. */
+  private ended = false;
+  /** Nothing more is sent: the socket closed, or a protocol error is closing it. */
   private closed = false;
 
   constructor(private readonly socket: net.Socket, private readonly api: CrucibleApi, private readonly hooks: PipeHooks) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
     socket.on('close', () => this.onClose());
     socket.on('error', () => {});
   }
 
   private onData(chunk: Buffer): void {
-    let frames;
+    if (this.closed) return;
+    let frames: Frame[];
     try {
       frames = this.reader.push(chunk);
     } catch (err) {
-      if (err instanceof FrameTooLargeError) {
-        this.hooks.onConnection?.('protocol_error', err.message);
-        this.send({ id: 0, type: 'error', body: new CrucibleError('payload_too_large', err.message).toBody() });
-        this.socket.end();
-        this.closed = true;
-        return;
-      }
-      throw err;
+      if (!(err instanceof FrameTooLargeError)) throw err;
+      this.hooks.onConnection?.('protocol_error', err.message);
+      this.send({ id: 0, type: 'error', body: new CrucibleError('payload_too_large', err.message).toBody() });
+      this.closed = true;
+      this.cancelAll();
+      this.socket.end(() => this.socket.destroy());
+      return;
     }
-    for (const frame of frames) {
-      if (!frame.ok) {
-        this.send({ id: 0, type: 'error', body: new CrucibleError('invalid_request', frame.error).toBody() });
-        continue;
-      }
-      const { id, request, error } = parsePipeRequest(frame.value);
-      if (!request) {
-        this.send({ id: id ?? 0, type: 'error', body: error!.toBody() });
-        continue;
-      }
-      void this.handle(request.id, request.op, request.body ?? {});
-    }
+    for (const frame of frames) this.accept(frame);
   }
 
-  private async handle(id: number, op: string, body: Record<string, unknown>): Promise<void> {
-    if (op === 'cancel') {
-      const target = body.target;
-      if (typeof target !== 'number') {
-        this.send({ id, type: 'error', body: new CrucibleError('invalid_request', "'target' must be the id of a request in flight", 'target').toBody() });
-        return;
-      }
-      const found = this.inFlight.get(target);
-      found?.abort();
-      this.send({ id, type: 'result', body: { cancelled: found !== undefined } });
+  private accept(frame: Frame): void {
+    if (!frame.ok) {
+      this.send({ id: 0, type: 'error', body: new CrucibleError('invalid_request', frame.error).toBody() });
+      return;
+    }
+    const { id, request, error } = parsePipeRequest(frame.value);
+    if (id === null) {
+      this.send({ id: 0, type: 'error', body: error!.toBody() });
       return;
     }
     if (this.inFlight.has(id)) {
       this.send({ id, type: 'error', body: new CrucibleError('duplicate_id', `request id ${id} is already in flight on this connection`, 'id').toBody() });
       return;
     }
+    if (!request) {
+      this.send({ id, type: 'error', body: error!.toBody() });
+      return;
+    }
+    if (request.op === 'cancel') {
+      this.cancel(id, request.body ?? {});
+      return;
+    }
     const ac = new AbortController();
     this.inFlight.set(id, ac);
+    void this.handle(id, request.op, request.body ?? {}, ac);
+  }
+
+  /** Answers at once; a request it stops sends exactly one more frame, its `cancelled` error. */
+  private cancel(id: number, body: Record<string, unknown>): void {
+    const target = body.target;
+    if (!isRequestId(target)) {
+      this.send({ id, type: 'error', body: new CrucibleError('invalid_request', "'target' must be a request id (an unsigned integer)", 'target').toBody() });
+      return;
+    }
+    const found = this.inFlight.get(target);
+    found?.abort();
+    this.send({ id, type: 'result', body: { cancelled: found !== undefined } });
+  }
+
+  private async handle(id: number, op: string, body: Record<string, unknown>, ac: AbortController): Promise<void> {
     const t0 = performance.now();
     let code: string | undefined;
     try {
-      const progress = (p: unknown) => { this.send({ id, type: 'progress', body: p }); };
+      const progress = (p: unknown) => { if (!ac.signal.aborted) this.send({ id, type: 'progress', body: p }); };
       const outcome = await HANDLERS[op as keyof typeof HANDLERS](this.api, body, ac.signal, progress);
       if ('chunks' in outcome) {
         for await (const chunk of outcome.chunks) {
-          if (this.closed) break;
+          if (this.closed || ac.signal.aborted) break;
           if (!this.send({ id, type: 'chunk', body: chunk })) await drained(this.socket);
         }
-        this.send({ id, type: 'result', body: null });
-      } else {
-        this.send({ id, type: 'result', body: outcome.result });
       }
+      // A request stopped by `cancel` ends as cancelled, even if its work completed meanwhile.
+      if (ac.signal.aborted) throw new CrucibleError('cancelled', 'the request was cancelled');
+      this.send({ id, type: 'result', body: 'chunks' in outcome ? null : outcome.result });
     } catch (err) {
       const e = toCrucibleError(err);
       const final = ac.signal.aborted && e.code !== 'shutting_down' && e.code !== 'timeout' ? new CrucibleError('cancelled', 'the request was cancelled') : e;
@@ -114,19 +135,40 @@ class Connection {
     } finally {
       this.inFlight.delete(id);
       this.hooks.onRequest?.({ op, outcome: code ? 'error' : 'result', code, durationMs: Math.round(performance.now() - t0) });
+      this.endIfDone();
     }
   }
 
+  /** Every response frame has its three keys; a body left undefined goes out as nil. */
   private send(message: PipeResponse): boolean {
     if (this.closed || this.socket.destroyed) return true;
-    return this.socket.write(encodeFrame(message));
+    return this.socket.write(encodeFrame(message.body === undefined ? { ...message, body: null } : message));
+  }
+
+  /**
+   * The client ended its side. Bytes of an unfinished frame get an `invalid_request` error (id 0);
+   * requests in flight go on, and the agent ends its side once they have all ended.
+   */
+  private onEnd(): void {
+    this.ended = true;
+    if (!this.closed && this.reader.pending > 0) {
+      this.send({ id: 0, type: 'error', body: new CrucibleError('invalid_request', `the connection ended inside a frame (${this.reader.pending} bytes of it arrived)`).toBody() });
+    }
+    this.endIfDone();
+  }
+
+  private endIfDone(): void {
+    if (this.ended && this.inFlight.size === 0 && !this.socket.writableEnded) this.socket.end();
+  }
+
+  private cancelAll(): void {
+    for (const ac of this.inFlight.values()) ac.abort();
   }
 
   /** A connection that closes cancels everything it asked for. */
   private onClose(): void {
     this.closed = true;
-    for (const ac of this.inFlight.values()) ac.abort();
-    this.inFlight.clear();
+    this.cancelAll();
   }
 
   destroy(): void {
@@ -147,7 +189,7 @@ export async function startPipeServer(path: string, api: CrucibleApi, hooks: Pip
     rmSync(path, { force: true });
   }
   const connections = new Set<Connection>();
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     const conn = new Connection(socket, api, hooks);
     connections.add(conn);
     hooks.onConnection?.('open');
