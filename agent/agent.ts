@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import {
-  type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type FinishReason, type SamplingParams,
+  type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type ChunkDelta, type FinishReason, type SamplingParams,
   type TokenCount, type TokenCountRequest, type Usage, choiceSampling,
 } from '../protocol/chat.js';
 import type { Completion, CompletionChunk, CompletionRequest } from '../protocol/completions.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
 import type { PromptInput } from '../protocol/worker-messages.js';
+import type { TokenLogprob } from '../protocol/grammar.js';
+import { type ToolPlan, planTools } from './tool-plan.js';
+import type { ToolEvent } from './tool-calls.js';
 import { type GpuDevice, type LoadRequest, type ModelInfo, type OpenAIModel, type OpenAIModelList, type ServiceStatus, type UnloadRequest, serviceStatus } from '../protocol/models.js';
 import type { CrucibleApi } from '../protocol/operations.js';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
@@ -51,6 +54,7 @@ interface Job {
 type ChoiceEvent =
   | { type: 'start'; index: number }
   | { type: 'delta'; index: number; text: string }
+  | { type: 'logprobs'; index: number; entries: TokenLogprob[] }
   | { type: 'finish'; index: number; finishReason: FinishReason }
   | { type: 'usage'; usage: Usage };
 
@@ -208,40 +212,83 @@ export class Agent implements CrucibleApi {
   async chat(req: ChatCompletionRequest, signal?: AbortSignal): Promise<ChatCompletion> {
     const id = `chatcmpl-${randomUUID()}`;
     const choices: ChatCompletion['choices'] = Array.from({ length: req.n }, (_, index) => ({
-      index, message: { role: 'assistant', content: '' }, logprobs: null, finish_reason: 'stop',
+      index, message: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: 'stop',
     }));
     let model = req.model;
     let usage: Usage = { prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 };
     for await (const chunk of this.chatStream({ ...req, stream: true, includeUsage: true }, signal, id)) {
       model = chunk.model;
       for (const c of chunk.choices) {
-        if (c.delta.content) choices[c.index].message.content += c.delta.content;
+        const message = choices[c.index].message;
+        if (c.delta.content) message.content = (message.content ?? '') + c.delta.content;
+        for (const t of c.delta.tool_calls ?? []) {
+          message.tool_calls ??= [];
+          if (t.id) message.tool_calls[t.index] = { id: t.id, type: 'function', function: { name: t.function.name ?? '', arguments: '' } };
+          message.tool_calls[t.index].function.arguments += t.function.arguments;
+        }
+        if (c.logprobs) {
+          choices[c.index].logprobs ??= { content: [], refusal: null };
+          choices[c.index].logprobs!.content.push(...c.logprobs.content);
+        }
         if (c.finish_reason) choices[c.index].finish_reason = c.finish_reason;
       }
       if (chunk.usage) usage = chunk.usage;
+    }
+    for (const c of choices) {
+      // A turn that only called tools has no text, as OpenAI answers it.
+      if (c.message.tool_calls && !c.message.content) c.message.content = null;
+      if (req.sampling.logprobs !== undefined) c.logprobs ??= { content: [], refusal: null };
     }
     return { id, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model, system_fingerprint: FINGERPRINT, choices, usage };
   }
 
   /**
-   * Streams `chat.completion.chunk` objects: per choice a role chunk, content chunks and a finish
-   * chunk (choices interleave, each chunk naming its `index`), then a usage chunk when asked.
-   * Errors before every choice has started reject; later ones end the stream.
+   * Streams `chat.completion.chunk` objects: per choice a role chunk, content (or tool-call)
+   * chunks and a finish chunk (choices interleave, each chunk naming its `index`), then a usage
+   * chunk when asked. Log-probabilities ride on the chunk of the text they produced. Errors
+   * before every choice has started reject; later ones end the stream.
    */
   async *chatStream(req: ChatCompletionRequest, signal?: AbortSignal, id = `chatcmpl-${randomUUID()}`): AsyncIterable<ChatCompletionChunk> {
     const { lease, ctl, t0 } = await this.open(req.model, signal);
+    let plan: ToolPlan;
+    try {
+      plan = planTools(req, chatRunner(lease).facts);
+    } catch (err) {
+      ctl.dispose();
+      lease.release();
+      throw err;
+    }
     const model = lease.entry.id;
     const created = Math.floor(Date.now() / 1000);
-    const chunk = (index: number, delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null): ChatCompletionChunk => ({
-      id, object: 'chat.completion.chunk', created, model, system_fingerprint: FINGERPRINT,
-      choices: [{ index, delta, logprobs: null, finish_reason: finish }],
-    });
-    const jobs = jobsFor([req.messages], req.n, req.sampling);
+    const pending: TokenLogprob[][] = Array.from({ length: req.n }, () => []);
+    const chunk = (index: number, delta: ChunkDelta, finish: FinishReason | null): ChatCompletionChunk => {
+      const lp = pending[index].length > 0 && (delta.content || delta.tool_calls || finish) ? { content: pending[index].splice(0), refusal: null as null } : null;
+      return {
+        id, object: 'chat.completion.chunk', created, model, system_fingerprint: FINGERPRINT,
+        choices: [{ index, delta, logprobs: lp, finish_reason: finish }],
+      };
+    };
+    const parsers = Array.from({ length: req.n }, () => plan.parser());
+    const toDelta = (e: ToolEvent): ChunkDelta => (e.type === 'content' ? { content: e.text }
+      : e.type === 'call' ? { tool_calls: [{ index: e.index, id: e.id, type: 'function', function: { name: e.name, arguments: '' } }] }
+      : { tool_calls: [{ index: e.index, function: { arguments: e.text } }] });
+    const jobs = jobsFor([plan.input], req.n, plan.sampling);
     for await (const e of this.runChoices(lease, ctl, t0, jobs, id, 'chat completion')) {
       switch (e.type) {
-        case 'start': yield chunk(e.index, { role: 'assistant', content: '' }, null); break;
-        case 'delta': yield chunk(e.index, { content: e.text }, null); break;
-        case 'finish': yield chunk(e.index, {}, e.finishReason); break;
+        case 'start': yield chunk(e.index, { role: 'assistant', content: plan.forced ? null : '' }, null); break;
+        case 'logprobs': pending[e.index].push(...e.entries); break;
+        case 'delta': {
+          const parser = parsers[e.index];
+          if (!parser) { yield chunk(e.index, { content: e.text }, null); break; }
+          for (const ev of parser.push(e.text)) yield chunk(e.index, toDelta(ev), null);
+          break;
+        }
+        case 'finish': {
+          const parser = parsers[e.index];
+          for (const ev of parser?.finish() ?? []) yield chunk(e.index, toDelta(ev), null);
+          yield chunk(e.index, {}, parser && parser.calls > 0 && e.finishReason === 'stop' ? 'tool_calls' : e.finishReason);
+          break;
+        }
         case 'usage':
           if (req.includeUsage) yield { ...chunk(0, {}, null), choices: [], usage: e.usage };
           break;
@@ -364,6 +411,9 @@ export class Agent implements CrucibleApi {
             }
             if (this.opts.logPrompts) texts[i] += event.text;
             out.push({ type: 'delta', index: i, text: event.text });
+            break;
+          case 'logprobs':
+            out.push({ type: 'logprobs', index: i, entries: event.entries });
             break;
           case 'done':
             promptTokens.set(jobs[i].group, Math.max(promptTokens.get(jobs[i].group) ?? 0, event.promptTokens));

@@ -1,5 +1,6 @@
-import { invalid } from './errors.js';
-import type { GrammarSpec } from './grammar.js';
+import { invalid, unsupported } from './errors.js';
+import type { GrammarSpec, TokenLogprob, ToolChoice, ToolFunction } from './grammar.js';
+import { checkSchemaSupported } from './json-schema-support.js';
 import {
   type Inert, type Json, emptyArray, emptyObject, isNullish, oneOf, optionalBoolean, optionalInteger, optionalNumber,
   refuseUnsupported, requireModelName, requireObject,
@@ -8,9 +9,22 @@ import {
 export type Role = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
 const ROLES: ReadonlySet<string> = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
 
+/** A function call the assistant made (OpenAI `tool_calls[]`). */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
 export interface ChatMessage {
   role: Role;
+  /** Text; '' for an assistant turn that only called tools. */
   content: string;
+  /** Calls an assistant turn made, replayed in the conversation. */
+  tool_calls?: ToolCall[];
+  /** On a `tool` message: the call it answers. */
+  tool_call_id?: string;
+  name?: string;
 }
 
 /** The sampling knobs after validation, shared by the agent and the worker. */
@@ -32,10 +46,21 @@ export interface SamplingParams {
   logprobs?: number;
 }
 
+/** What the output must be, beside plain text (`response_format`). */
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; name: string; schema: Record<string, unknown> | boolean; strict: boolean };
+
 /** A validated POST /v1/chat/completions body (pipe op `chat.completions`). */
 export interface ChatCompletionRequest {
   model: string;
   messages: ChatMessage[];
+  /** Functions the model may call, and how (`tool_choice`, `parallel_tool_calls`). */
+  tools: ToolFunction[];
+  toolChoice: ToolChoice;
+  parallelToolCalls: boolean;
+  responseFormat: ResponseFormat;
   /** Choices to generate for the prompt (OpenAI `n`), decoded together. */
   n: number;
   stream: boolean;
@@ -43,7 +68,13 @@ export interface ChatCompletionRequest {
   sampling: SamplingParams;
 }
 
-export type FinishReason = 'stop' | 'length';
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
+
+/** OpenAI `choices[].logprobs`: one entry per generated token. */
+export interface ChoiceLogprobs {
+  content: TokenLogprob[];
+  refusal: null;
+}
 
 export interface Usage {
   prompt_tokens: number;
@@ -57,7 +88,12 @@ export interface ChatCompletion {
   created: number;
   model: string;
   system_fingerprint: string;
-  choices: { index: number; message: { role: 'assistant'; content: string }; logprobs: null; finish_reason: FinishReason }[];
+  choices: {
+    index: number;
+    message: { role: 'assistant'; content: string | null; refusal: null; tool_calls?: ToolCall[] };
+    logprobs: ChoiceLogprobs | null;
+    finish_reason: FinishReason;
+  }[];
   usage: Usage;
 }
 
@@ -67,8 +103,15 @@ export interface ChatCompletionChunk {
   created: number;
   model: string;
   system_fingerprint: string;
-  choices: { index: number; delta: { role?: 'assistant'; content?: string }; logprobs: null; finish_reason: FinishReason | null }[];
+  choices: { index: number; delta: ChunkDelta; logprobs: ChoiceLogprobs | null; finish_reason: FinishReason | null }[];
   usage?: Usage | null;
+}
+
+/** A stream chunk's `delta`: tool calls arrive as an id and name first, then argument pieces. */
+export interface ChunkDelta {
+  role?: 'assistant';
+  content?: string | null;
+  tool_calls?: { index: number; id?: string; type?: 'function'; function: { name?: string; arguments: string } }[];
 }
 
 export interface TokenCountRequest {
@@ -109,9 +152,23 @@ export function parseMessages(body: Json): ChatMessage[] {
     if (typeof role !== 'string' || !ROLES.has(role)) {
       throw invalid(`messages[${i}].role`, `'messages[${i}].role' must be one of ${[...ROLES].join(', ')}`);
     }
-    // Tool calls are not implemented: a conversation that carries them cannot be served faithfully.
     refuseUnsupported(msg, MESSAGE_UNSUPPORTED, `messages[${i}].`);
-    return { role: role as Role, content: parseContent(msg.content, `messages[${i}].content`) };
+    const calls = role === 'assistant' ? parseToolCalls(msg.tool_calls, `messages[${i}].tool_calls`) : undefined;
+    if (msg.tool_calls !== undefined && msg.tool_calls !== null && role !== 'assistant') {
+      throw invalid(`messages[${i}].tool_calls`, `'messages[${i}].tool_calls' is only allowed on assistant messages`);
+    }
+    // An assistant turn that called tools may have no text.
+    const content = calls && (msg.content === null || msg.content === undefined) ? '' : parseContent(msg.content, `messages[${i}].content`);
+    const out: ChatMessage = { role: role as Role, content };
+    if (calls) out.tool_calls = calls;
+    if (role === 'tool') {
+      if (typeof msg.tool_call_id !== 'string' || msg.tool_call_id.length === 0) {
+        throw invalid(`messages[${i}].tool_call_id`, `'messages[${i}].tool_call_id' is required on tool messages: the id of the call it answers`);
+      }
+      out.tool_call_id = msg.tool_call_id;
+    }
+    if (typeof msg.name === 'string') out.name = msg.name;
+    return out;
   });
 }
 
@@ -131,21 +188,99 @@ export const MAX_CHOICES = 128;
 
 /** Message fields that are known but not implemented. */
 const MESSAGE_UNSUPPORTED: Record<string, Inert> = {
-  tool_calls: emptyArray,
   function_call: isNullish,
   audio: isNullish,
 };
 
+function parseToolCalls(value: unknown, path: string): ToolCall[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value)) throw invalid(path, `'${path}' must be an array`);
+  if (value.length === 0) return undefined;
+  return value.map((c, i) => {
+    const call = requireObject(c, `${path}[${i}]`);
+    const fn = requireObject(call.function, `${path}[${i}].function`);
+    if (typeof call.id !== 'string') throw invalid(`${path}[${i}].id`, `'${path}[${i}].id' must be a string`);
+    if (typeof fn.name !== 'string' || typeof fn.arguments !== 'string') {
+      throw invalid(`${path}[${i}].function`, `'${path}[${i}].function' needs a string 'name' and a JSON string 'arguments'`);
+    }
+    return { id: call.id, type: 'function' as const, function: { name: fn.name, arguments: fn.arguments } };
+  });
+}
+
+const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+function parseTools(body: Json): ToolFunction[] {
+  const raw = body.tools;
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw invalid('tools', "'tools' must be an array");
+  const names = new Set<string>();
+  return raw.map((t, i) => {
+    const tool = requireObject(t, `tools[${i}]`);
+    if (tool.type !== 'function') throw unsupported(`tools[${i}].type`, `only function tools are supported; 'tools[${i}].type' is ${JSON.stringify(tool.type)}`);
+    const fn = requireObject(tool.function, `tools[${i}].function`);
+    if (typeof fn.name !== 'string' || !FUNCTION_NAME.test(fn.name)) {
+      throw invalid(`tools[${i}].function.name`, `'tools[${i}].function.name' must be 1-64 letters, digits, '_' or '-'`);
+    }
+    if (names.has(fn.name)) throw invalid(`tools[${i}].function.name`, `the function name '${fn.name}' appears twice`);
+    names.add(fn.name);
+    const parameters = fn.parameters === undefined || fn.parameters === null ? { type: 'object', properties: {} } : fn.parameters;
+    checkSchemaSupported(parameters, `tools[${i}].function.parameters`);
+    if (typeof parameters !== 'object' || (parameters as Json).type !== 'object') {
+      throw invalid(`tools[${i}].function.parameters`, `'tools[${i}].function.parameters' must be a JSON Schema of type object`);
+    }
+    return {
+      name: fn.name,
+      ...(typeof fn.description === 'string' ? { description: fn.description } : {}),
+      parameters: parameters as Record<string, unknown>,
+      ...(typeof fn.strict === 'boolean' ? { strict: fn.strict } : {}),
+    };
+  });
+}
+
+function parseToolChoice(body: Json, tools: ToolFunction[]): ToolChoice {
+  const v = body.tool_choice;
+  if (v === undefined || v === null) return tools.length > 0 ? 'auto' : 'none';
+  if (v === 'none' || v === 'auto' || v === 'required') {
+    if (v !== 'none' && tools.length === 0) throw invalid('tool_choice', `'tool_choice' is ${v} but no 'tools' are given`);
+    return v;
+  }
+  const o = requireObject(v, 'tool_choice');
+  const name = o.type === 'function' && o.function && typeof (o.function as Json).name === 'string' ? (o.function as Json).name as string : null;
+  if (!name) throw invalid('tool_choice', "'tool_choice' must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+  if (!tools.some((t) => t.name === name)) throw invalid('tool_choice', `'tool_choice' names '${name}', which is not in 'tools'`);
+  return { name };
+}
+
+function parseResponseFormat(body: Json): ResponseFormat {
+  const v = body.response_format;
+  if (v === undefined || v === null) return { type: 'text' };
+  const o = requireObject(v, 'response_format');
+  if (o.type === 'text') return { type: 'text' };
+  if (o.type === 'json_object') return { type: 'json_object' };
+  if (o.type === 'json_schema') {
+    const js = requireObject(o.json_schema, 'response_format.json_schema');
+    const name = typeof js.name === 'string' && js.name ? js.name : 'response';
+    if (js.schema === undefined || js.schema === null) throw invalid('response_format.json_schema.schema', "'response_format.json_schema.schema' is required");
+    checkSchemaSupported(js.schema, 'response_format.json_schema.schema');
+    return { type: 'json_schema', name, schema: js.schema as Record<string, unknown> | boolean, strict: optionalBoolean(js, 'strict', 'response_format.json_schema.strict') ?? false };
+  }
+  throw invalid('response_format.type', "'response_format.type' must be text, json_object or json_schema");
+}
+
+/** The grammar a response format asks for, if any. */
+export function formatGrammar(f: ResponseFormat): GrammarSpec | undefined {
+  if (f.type === 'json_object') return { kind: 'json_object' };
+  // The grammar is always the strict form of the schema: its outputs are valid either way, and
+  // closing unspecified additionalProperties keeps small models from adding fields forever.
+  if (f.type === 'json_schema') return { kind: 'json_schema', schema: f.schema, strict: true };
+  return undefined;
+}
+
 /** Known chat request fields that are not implemented, with the values that mean "not used". */
 const CHAT_UNSUPPORTED: Record<string, Inert> = {
-  logprobs: oneOf(false),
-  top_logprobs: isNullish,
-  tools: emptyArray,
-  tool_choice: oneOf('none'),
+  // The deprecated pre-tools form; `tools` replaces it.
   functions: emptyArray,
   function_call: oneOf('none'),
-  response_format: (v) => isNullish(v) || (typeof v === 'object' && v !== null && !Array.isArray(v)
-    && (v as Json).type === 'text' && Object.keys(v).length === 1),
   logit_bias: emptyObject,
   audio: isNullish,
   modalities: (v) => isNullish(v) || (Array.isArray(v) && v.length === 1 && v[0] === 'text'),
@@ -195,7 +330,22 @@ export function parseChatCompletionRequest(input: unknown): ChatCompletionReques
   const messages = parseMessages(body);
   const maxTokens = optionalInteger(body, 'max_completion_tokens', 1, 1_000_000)
     ?? optionalInteger(body, 'max_tokens', 1, 1_000_000);
-  return { model, messages, n: parseChoiceCount(body), ...parseStreaming(body), sampling: parseSampling(body, maxTokens) };
+  const tools = parseTools(body);
+  const toolChoice = parseToolChoice(body, tools);
+  const responseFormat = parseResponseFormat(body);
+  const sampling = parseSampling(body, maxTokens);
+  const logprobs = optionalBoolean(body, 'logprobs') ?? false;
+  const top = optionalInteger(body, 'top_logprobs', 0, 20);
+  if (top !== undefined && !logprobs) throw invalid('top_logprobs', "'top_logprobs' needs 'logprobs': true");
+  if (logprobs) sampling.logprobs = top ?? 0;
+  const grammar = formatGrammar(responseFormat);
+  if (grammar) sampling.grammar = grammar;
+  return {
+    // Generated calls are one unless parallel ones are asked for explicitly: small models otherwise
+    // keep adding calls to the array.
+    model, messages, tools, toolChoice, parallelToolCalls: optionalBoolean(body, 'parallel_tool_calls') ?? false, responseFormat,
+    n: parseChoiceCount(body), ...parseStreaming(body), sampling,
+  };
 }
 
 export function parseTokenCountRequest(input: unknown): TokenCountRequest {

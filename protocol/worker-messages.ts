@@ -39,6 +39,9 @@ export interface LoadedModelFacts {
   attention?: 'gqa' | 'masked';
   /** Element type of the KV cache and logits. */
   cacheType?: 'float32' | 'float16';
+  /** The chat template renders `tools`, and the call syntax it teaches when that is Hermes-style blocks. */
+  templateTakesTools?: boolean;
+  toolTags?: { begin: string; end: string } | null;
 }
 
 /** What a sequence continues: chat messages through the model's template, or raw text (legacy completions). */

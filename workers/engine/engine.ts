@@ -98,6 +98,7 @@ export class Engine {
       contextLength: spec.contextLength, vocabSize: spec.vocabSize, numLayers: spec.numLayers,
       executionProvider, layout: spec.layout, memoryBytes: Math.max(0, process.memoryUsage().rss - before), sessionMemoryBytes, fused: chosen.fused,
       onnxFile: relative(init.modelDir, variant.path).split('\\').join('/'), variant: variant.name, attention, cacheType: pastType,
+      templateTakesTools: codec.templateTakesTools, toolTags: codec.toolTags,
     };
     if (chosen.fused) facts.onnxFile = `fused:${relative(chosen.dir, variant.path).split('\\').join('/')}`;
     return new Engine(spec, session, codec, facts, init);

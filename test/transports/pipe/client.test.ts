@@ -40,7 +40,7 @@ t.test('eight concurrent streams on one connection come back complete and unmixe
   t.teardown(() => client.close());
   const prompts = ['Once upon a time', 'The cat', 'One day', 'Tom and Sue', 'The sun was', 'A little bird', 'Mom said', 'The dog ran'];
   const expected: string[] = [];
-  for (const p of prompts) expected.push((await client.chat(storyRequest({ messages: [{ role: 'user', content: p }], max_tokens: 50 }))).choices[0].message.content);
+  for (const p of prompts) expected.push((await client.chat(storyRequest({ messages: [{ role: 'user', content: p }], max_tokens: 50 }))).choices[0].message.content ?? "");
   const got = await Promise.all(prompts.map((p) => textOf(client.chatStream(storyRequest({ messages: [{ role: 'user', content: p }], max_tokens: 50 })))));
   t.same(got.map((g) => g.text), expected);
   t.equal(new Set(expected).size, prompts.length, 'the prompts give distinct stories');

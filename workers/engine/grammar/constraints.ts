@@ -6,8 +6,12 @@ import type { CompiledGrammar, GrammarCompiler, GrammarMatcher as Matcher } from
 import { xgrammar } from './xgrammar.js';
 
 
-/** Whitespace the grammar allows in a row: enough for readable JSON, too little to loop on. */
-const MAX_WHITESPACE = 2;
+/**
+ * JSON on one line with XGrammar's fixed separators (`, ` and `: `): no free whitespace, which small
+ * models otherwise spend their tokens on. (This build's binding refuses every object and array when
+ * asked for other separators or an undefined indent; -1 is its "no indent".)
+ */
+const NO_INDENT = -1;
 const CACHE_SIZE = 64;
 
 /** The model's vocabulary as XGrammar reads it: token strings by id, and how they encode bytes. */
@@ -87,9 +91,9 @@ export class Grammars {
       try {
         switch (spec.kind) {
           case 'json_object':
-            return await compiler.compileJSONSchema(JSON.stringify({ type: 'object' }), true, undefined, undefined, false, MAX_WHITESPACE);
+            return await compiler.compileJSONSchema(JSON.stringify({ type: 'object' }), false, NO_INDENT, undefined, false);
           case 'json_schema':
-            return await compiler.compileJSONSchema(JSON.stringify(spec.schema), true, undefined, undefined, spec.strict, MAX_WHITESPACE);
+            return await compiler.compileJSONSchema(JSON.stringify(spec.schema), false, NO_INDENT, undefined, spec.strict);
           case 'tool_tags': {
             const xg = xgrammar();
             const tags = spec.functions.map((f) => new xg.StructuralTagItem(`${spec.begin}{"name": "${f.name}", "arguments": `, f.parameters, `}${spec.end}`));
