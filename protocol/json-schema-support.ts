@@ -21,6 +21,7 @@ const ANNOTATIONS = new Set([
 /** String formats whose grammar refuses non-matching strings. */
 export const ENFORCED_FORMATS = new Set(['date', 'date-time', 'time', 'duration', 'email', 'hostname', 'ipv4', 'ipv6', 'uri', 'uri-reference', 'uuid', 'json-pointer']);
 
+const BOUNDS = new Set(['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum']);
 const SUBSCHEMA_MAPS = new Set(['properties', '$defs', 'definitions']);
 const SUBSCHEMA_LISTS = new Set(['anyOf', 'prefixItems']);
 
@@ -35,6 +36,14 @@ export function checkSchemaSupported(schema: unknown, path: string): void {
     if (ANNOTATIONS.has(key)) continue;
     if (!ENFORCED.has(key)) {
       throw invalid(at, `the JSON Schema keyword '${key}' (at ${at}) cannot be enforced by the grammar engine; supported: ${[...ENFORCED].join(', ')}`);
+    }
+    const s = schema as Record<string, unknown>;
+    // Measured: the engine bounds integers but not other numbers, and ignores lengths beside a format.
+    if (BOUNDS.has(key) && s.type !== 'integer') {
+      throw invalid(at, `'${key}' (at ${at}) can only be enforced on integers ("type": "integer"), not on ${JSON.stringify(s.type ?? 'untyped values')}`);
+    }
+    if ((key === 'minLength' || key === 'maxLength') && s.format !== undefined) {
+      throw invalid(at, `'${key}' (at ${at}) cannot be enforced together with 'format'`);
     }
     if (key === 'format' && (typeof value !== 'string' || !ENFORCED_FORMATS.has(value))) {
       throw invalid(at, `the string format '${String(value)}' (at ${at}) cannot be enforced; supported formats: ${[...ENFORCED_FORMATS].join(', ')}`);
