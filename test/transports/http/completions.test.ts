@@ -144,10 +144,10 @@ t.test('the values that mean "not used" are accepted', async (t) => {
   t.ok(chat.choices[0].message.content?.startsWith(prefix), 'a chat request with inert values is served as without them');
   const legacy = await client.completions.create({ model: 'stories260k', prompt: PROMPT, temperature: 0, max_tokens: 40, logprobs: null, suffix: null, best_of: 1, logit_bias: {} });
   t.ok(legacy.choices[0].text.startsWith(prefix), 'so is a text completion');
-  const refused = await client.chat.completions.create({ ...storyRequest(), logprobs: true, top_logprobs: 2 } as OpenAI.ChatCompletionCreateParamsNonStreaming).catch((e) => e);
-  t.ok(refused instanceof OpenAI.BadRequestError, 'logprobs: true is refused, not ignored');
+  const refused = await client.chat.completions.create({ ...storyRequest(), logit_bias: { 42: 5 } } as OpenAI.ChatCompletionCreateParamsNonStreaming).catch((e) => e);
+  t.ok(refused instanceof OpenAI.BadRequestError, 'a logit_bias is refused, not ignored');
   t.equal(refused.code, 'unsupported_parameter');
-  t.equal(refused.param, 'logprobs');
+  t.equal(refused.param, 'logit_bias');
 });
 
 t.test("Crucible's own HttpClient: getModel, completions and completionsStream", async (t) => {
