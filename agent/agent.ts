@@ -4,7 +4,7 @@ import {
   type ChatCompletion, type ChatCompletionChunk, type ChatCompletionRequest, type ChunkDelta, type FinishReason, type SamplingParams,
   type TokenCount, type TokenCountRequest, type Usage, choiceSampling,
 } from '../protocol/chat.js';
-import type { Completion, CompletionChunk, CompletionRequest } from '../protocol/completions.js';
+import type { Completion, CompletionChunk, CompletionRequest, LegacyLogprobs } from '../protocol/completions.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
 import type { PromptInput } from '../protocol/worker-messages.js';
 import type { TokenLogprob } from '../protocol/grammar.js';
@@ -306,8 +306,16 @@ export class Agent implements CrucibleApi {
     for await (const chunk of this.completionsStream({ ...req, stream: true, includeUsage: true }, signal, id)) {
       model = chunk.model;
       for (const c of chunk.choices) {
-        choices[c.index].text += c.text;
-        if (c.finish_reason) choices[c.index].finish_reason = c.finish_reason;
+        const choice = choices[c.index];
+        if (c.logprobs) {
+          const lp = choice.logprobs ??= { tokens: [], token_logprobs: [], top_logprobs: c.logprobs.top_logprobs ? [] : null, text_offset: [] };
+          lp.tokens.push(...c.logprobs.tokens);
+          lp.token_logprobs.push(...c.logprobs.token_logprobs);
+          if (lp.top_logprobs && c.logprobs.top_logprobs) lp.top_logprobs.push(...c.logprobs.top_logprobs);
+          lp.text_offset.push(...c.logprobs.text_offset);
+        }
+        choice.text += c.text;
+        if (c.finish_reason) choice.finish_reason = c.finish_reason;
       }
       if (chunk.usage) usage = chunk.usage;
     }
@@ -316,22 +324,37 @@ export class Agent implements CrucibleApi {
 
   /**
    * Streams `text_completion` chunks: per choice its text in pieces (the prompt first with
-   * `echo`) and a finish chunk with empty text, then a usage chunk when asked.
+   * `echo`) and a finish chunk with empty text, then a usage chunk when asked. Log-probabilities
+   * ride on the chunk of the text they produced, in the legacy form.
    */
   async *completionsStream(req: CompletionRequest, signal?: AbortSignal, id = `cmpl-${randomUUID()}`): AsyncIterable<CompletionChunk> {
     const { lease, ctl, t0 } = await this.open(req.model, signal);
     const model = lease.entry.id;
     const created = Math.floor(Date.now() / 1000);
-    const chunk = (index: number, text: string, finish: FinishReason | null): CompletionChunk => ({
-      id, object: 'text_completion', created, model, system_fingerprint: FINGERPRINT,
-      choices: [{ index, text, logprobs: null, finish_reason: finish }],
-    });
+    const choices = req.prompts.length * req.n;
+    const pending: TokenLogprob[][] = Array.from({ length: choices }, () => []);
+    const offsets = new Array<number>(choices).fill(0);
+    const top = req.sampling.logprobs;
+    const chunk = (index: number, text: string, finish: FinishReason | null): CompletionChunk => {
+      let logprobs: LegacyLogprobs | null = null;
+      if (top !== undefined && pending[index].length > 0 && (text || finish)) {
+        const entries = pending[index].splice(0);
+        const text_offset: number[] = [];
+        for (const e of entries) { text_offset.push(offsets[index]); offsets[index] += e.token.length; }
+        logprobs = {
+          tokens: entries.map((e) => e.token), token_logprobs: entries.map((e) => e.logprob), text_offset,
+          top_logprobs: top > 0 ? entries.map((e) => Object.fromEntries(e.top_logprobs.map((x) => [x.token, x.logprob]))) : null,
+        };
+      }
+      return { id, object: 'text_completion', created, model, system_fingerprint: FINGERPRINT, choices: [{ index, text, logprobs, finish_reason: finish }] };
+    };
     const jobs = jobsFor(req.prompts.map(promptMessages), req.n, req.sampling);
     for await (const e of this.runChoices(lease, ctl, t0, jobs, id, 'text completion')) {
       switch (e.type) {
         case 'start':
           if (req.echo) yield chunk(e.index, req.prompts[jobs[e.index].group], null);
           break;
+        case 'logprobs': pending[e.index].push(...e.entries); break;
         case 'delta': yield chunk(e.index, e.text, null); break;
         case 'finish': yield chunk(e.index, '', e.finishReason); break;
         case 'usage':

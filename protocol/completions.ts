@@ -2,7 +2,7 @@ import { invalid, unsupported } from './errors.js';
 import {
   type FinishReason, MAX_CHOICES, type SamplingParams, type Usage, parseChoiceCount, parseSampling, parseStreaming,
 } from './chat.js';
-import { type Inert, type Json, emptyObject, isNullish, optionalBoolean, optionalInteger, refuseUnsupported, requireModelName, requireObject } from './validate.js';
+import { type Inert, type Json, emptyObject, optionalBoolean, optionalInteger, refuseUnsupported, requireModelName, requireObject } from './validate.js';
 
 /**
  * A validated POST /v1/completions body (pipe op `completions`): OpenAI's legacy text
@@ -20,10 +20,20 @@ export interface CompletionRequest {
   sampling: SamplingParams;
 }
 
+/** The legacy endpoint's per-token log-probabilities (OpenAI `choices[].logprobs`). */
+export interface LegacyLogprobs {
+  tokens: string[];
+  token_logprobs: number[];
+  /** Per token, its `logprobs` strongest alternatives; null when 0 were asked. */
+  top_logprobs: Record<string, number>[] | null;
+  /** Where each token starts in the choice's text. */
+  text_offset: number[];
+}
+
 export interface CompletionChoice {
   index: number;
   text: string;
-  logprobs: null;
+  logprobs: LegacyLogprobs | null;
   finish_reason: FinishReason;
 }
 
@@ -44,7 +54,7 @@ export interface CompletionChunk {
   created: number;
   model: string;
   system_fingerprint: string;
-  choices: { index: number; text: string; logprobs: null; finish_reason: FinishReason | null }[];
+  choices: { index: number; text: string; logprobs: LegacyLogprobs | null; finish_reason: FinishReason | null }[];
   usage?: Usage | null;
 }
 
@@ -53,7 +63,6 @@ export const DEFAULT_COMPLETION_TOKENS = 16;
 
 /** Known legacy completion fields that are not implemented, with the values that mean "not used". */
 const COMPLETION_UNSUPPORTED: Record<string, Inert> = {
-  logprobs: isNullish,
   logit_bias: emptyObject,
 };
 
@@ -87,7 +96,13 @@ export function parseCompletionRequest(input: unknown): CompletionRequest {
     throw invalid(prompts.length > 1 ? 'prompt' : 'n', `${prompts.length} prompts x n=${n} is more than ${MAX_CHOICES} choices in one request`);
   }
   const maxTokens = optionalInteger(body, 'max_tokens', 1, 1_000_000) ?? DEFAULT_COMPLETION_TOKENS;
-  return {
-    model, prompts, n, echo: optionalBoolean(body, 'echo') ?? false, ...parseStreaming(body), sampling: parseSampling(body, maxTokens),
-  };
+  const sampling = parseSampling(body, maxTokens);
+  const echo = optionalBoolean(body, 'echo') ?? false;
+  // OpenAI's legacy `logprobs` is the number of alternatives (0-5), not a flag.
+  const logprobs = optionalInteger(body, 'logprobs', 0, 5);
+  if (logprobs !== undefined) {
+    if (echo) throw unsupported('logprobs', "'logprobs' together with 'echo' (log-probabilities of the prompt) is not supported by this server");
+    sampling.logprobs = logprobs;
+  }
+  return { model, prompts, n, echo, ...parseStreaming(body), sampling };
 }

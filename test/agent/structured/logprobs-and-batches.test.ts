@@ -42,6 +42,26 @@ t.test('logprobs: under greedy decoding the chosen token is the most likely, in 
   t.ok(Math.abs(mass - 1) < 1e-9, `the allowed tokens carry all the probability (${mass})`);
 });
 
+t.test('legacy completions report logprobs in their own form, streamed and whole', async (t) => {
+  const svc = await startTestService(t);
+  const body = { model: 'stories260k', prompt: 'Once upon a time', max_tokens: 8, temperature: 0, logprobs: 2 };
+  const res = await (await fetch(`${svc.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as any;
+  const lp = res.choices[0].logprobs;
+  t.equal(lp.tokens.length, 8);
+  t.equal(lp.tokens.join(''), res.choices[0].text, 'the tokens spell the text');
+  t.same(lp.text_offset, lp.tokens.map((_: string, i: number) => lp.tokens.slice(0, i).join('').length), 'offsets into the text');
+  lp.top_logprobs.forEach((alts: Record<string, number>, i: number) => {
+    t.equal(Object.keys(alts).length <= 2, true);
+    t.equal(Math.max(...Object.values(alts)), lp.token_logprobs[i], 'greedy picks the top alternative');
+  });
+  const stream = await fetch(`${svc.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
+  const streamed: number[] = [];
+  for (const line of (await stream.text()).split('\n')) {
+    if (line.startsWith('data: {')) streamed.push(...(JSON.parse(line.slice(6)).choices[0]?.logprobs?.token_logprobs ?? []));
+  }
+  t.same(streamed, lp.token_logprobs);
+});
+
 t.test('constrained and free sequences decode in one batch without disturbing each other', async (t) => {
   const svc = await startTestService(t);
   const prompts = ['Once upon a time', 'The cat', 'Tom and Sue', 'A little bird'];
