@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { threadsFor } from '../agent/config.js';
 import { optimizeModel } from '../workers/optimize/optimize-model.js';
 import { quantizeModel } from '../workers/optimize/quantize-model.js';
+import { type GrammarFigures, benchGrammar } from './grammar.js';
 import { loadEngine, startAgent } from './crucible.js';
 import { loadPeer } from './peer.js';
 import { type Figure, repeat, summarise } from './stats.js';
@@ -42,6 +43,7 @@ interface ModelResult {
   figures: Record<'a' | 'b0' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h', Figure>;
   memoryMb: { peer: number | null; crucible: number | null; int4: number | null; crucibleSession: number | null; int4Session: number | null };
   int4: { agreement: number; mbBefore: number; mbAfter: number };
+  grammar: GrammarFigures;
 }
 
 async function benchModel(dir: string): Promise<ModelResult> {
@@ -69,6 +71,8 @@ async function benchModel(dir: string): Promise<ModelResult> {
   } catch (err) {
     console.error(`  (fusing failed, measuring the plain export: ${(err as Error).message})`);
   }
+  const grammar = await benchGrammar(crucibleDir, threads, Math.min(tokens, 120), runs);
+  console.error(`  grammar: ${grammar.constrainedStepMs} vs ${grammar.freeStepMs} ms a step at batch 8 (${grammar.ratio}x); compile median ${grammar.compileMedianMs} ms`);
   const engine = await loadEngine(crucibleDir, threads);
   const b = summarise(await repeat(runs, () => engine.single(PROMPTS[0], tokens)));
   console.error(`  (b) engine in-process: ${b.tokPerSec} tok/s`);
@@ -102,6 +106,7 @@ async function benchModel(dir: string): Promise<ModelResult> {
           crucibleSession: mb(floatSession), int4Session: mb(await agent4.sessionBytes()),
         },
         int4: { agreement: q.agreement, mbBefore: mb(q.bytesBefore)!, mbAfter: mb(q.bytesAfter)! },
+        grammar,
       };
     } finally {
       await agent4.stop();
@@ -139,6 +144,8 @@ function table(results: ModelResult[]): string {
     lines.push(`| (c)/(a), (e)/(c), (e)/(f) | | ${(c.tokPerSec / a.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / f.tokPerSec).toFixed(2)}x | |`);
     lines.push(`| int4: (g)/(c), (h)/(g) | | ${(g.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(h.tokPerSec / g.tokPerSec).toFixed(2)}x | |`);
     lines.push(`| int4 form | ${(r.int4.agreement * 100).toFixed(1)}% greedy agreement, weights ${r.int4.mbBefore} -> ${r.int4.mbAfter} MB | | |`);
+    lines.push(`| grammar: 8 sequences under a JSON Schema vs 8 free, ms per batched decode step | ${r.grammar.constrainedStepMs} vs ${r.grammar.freeStepMs} ms (${r.grammar.ratio}x) | | |`);
+    lines.push(`| grammar compile time over the ${r.grammar.schemas}-schema test corpus | median ${r.grammar.compileMedianMs} ms, largest ${r.grammar.compileMaxMs} ms | | |`);
     lines.push(`| resident memory of the loaded model | transformers.js ${r.memoryMb.peer} MB, Crucible ${r.memoryMb.crucible} MB, Crucible int4 ${r.memoryMb.int4} MB | | |`);
     lines.push(`| of which the ONNX Runtime session (weights as held) | Crucible ${r.memoryMb.crucibleSession} MB, Crucible int4 ${r.memoryMb.int4Session} MB | | |`);
   }

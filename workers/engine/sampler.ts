@@ -20,13 +20,16 @@ const LOGIT_WINDOW = 20.7;
 export class Sampler {
   private readonly random: () => number;
   private readonly counts = new Map<number, number>();
-  private readonly greedy: boolean;
+  readonly greedy: boolean;
+  /** top-k or top-p cut the distribution (applied after a grammar's mask, so the mask must be whole). */
+  readonly truncates: boolean;
   private idx: Int32Array = new Int32Array(0);
   private prob: Float64Array = new Float64Array(0);
 
   constructor(private readonly p: SamplingParams) {
     this.random = rng(p.seed ?? randomInt(0, 2 ** 32 - 1));
     this.greedy = p.temperature === 0 || p.topK === 1;
+    this.truncates = !this.greedy && (p.topK > 0 || p.topP < 1);
   }
 
   /** Records a generated token for the presence and frequency penalties. */
@@ -51,9 +54,30 @@ export class Sampler {
     };
     let best = 0;
     let bestV = -Infinity;
-    for (let i = 0; i < vocab; i++) {
-      const v = value(i);
-      if (v > bestV) { bestV = v; best = i; }
+    if (mask) {
+      // Only the allowed tokens, a 32-bit word of the mask at a time: a grammar state often
+      // allows a handful of a vocabulary's tens of thousands.
+      for (let w = 0; w < mask.length; w++) {
+        let bits = mask[w];
+        while (bits !== 0) {
+          const low = bits & -bits;
+          const i = (w << 5) + 31 - Math.clz32(low);
+          bits ^= low;
+          if (i >= vocab) break;
+          const v = value(i);
+          if (v > bestV) { bestV = v; best = i; }
+        }
+      }
+    } else if (!penalised) {
+      for (let i = 0; i < vocab; i++) {
+        const v = logits[offset + i];
+        if (v > bestV) { bestV = v; best = i; }
+      }
+    } else {
+      for (let i = 0; i < vocab; i++) {
+        const v = value(i);
+        if (v > bestV) { bestV = v; best = i; }
+      }
     }
     if (this.greedy) return best;
 
@@ -64,6 +88,17 @@ export class Sampler {
     for (let i = 0; i < vocab; i++) {
       const v = value(i);
       if (v >= floor) { this.idx[n] = i; this.prob[n] = Math.exp((v - bestV) / t); n++; }
+    }
+    if (!this.truncates) {
+      // Without top-k / top-p nothing needs ranking: one pass over the candidates draws the token.
+      let total = 0;
+      for (let j = 0; j < n; j++) total += this.prob[j];
+      let r = this.random() * total;
+      for (let j = 0; j < n; j++) {
+        r -= this.prob[j];
+        if (r <= 0) return this.idx[j];
+      }
+      return this.idx[n - 1];
     }
     const cand = Array.from(this.idx.subarray(0, n));
     const pr = new Map<number, number>();

@@ -20,6 +20,8 @@ export class Sequence {
   generated = 0;
   done = false;
   private readonly cancelFlag: Int32Array;
+  /** The grammar had to mask this sequence's last token (its next one is likely to need it too). */
+  maskedLast = false;
   /** Alternatives to report with each token's log-probability; undefined when not asked. */
   readonly logprobs: number | undefined;
   private readonly ignoreEos: boolean;
