@@ -407,6 +407,7 @@ export class Agent implements CrucibleApi {
     const started = new Set<number>();
     let held: ChoiceEvent[] | null = [];
     const promptTokens = new Map<number, number>();
+    const cachedTokens = new Map<number, number>();
     let completionTokens = 0;
     const finishes: FinishReason[] = [];
     const texts = jobs.map(() => '');
@@ -426,6 +427,7 @@ export class Agent implements CrucibleApi {
         }
         switch (event.type) {
           case 'start':
+            if (event.cachedTokens) cachedTokens.set(jobs[i].group, Math.max(cachedTokens.get(jobs[i].group) ?? 0, event.cachedTokens));
             break;
           case 'delta':
             if (firstAt === null) {
@@ -471,7 +473,11 @@ export class Agent implements CrucibleApi {
         durationMs: Math.round(performance.now() - t0),
       }, kind);
       if (this.opts.logPrompts) this.opts.log.debug({ requestId: id, prompts: [...new Set(jobs.map((j) => j.messages))], completions: texts }, `${kind} text`);
-      yield { type: 'usage', usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens } };
+      const cached = [...cachedTokens.values()].reduce((a, b) => a + b, 0);
+      yield {
+        type: 'usage',
+        usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens, ...(cached > 0 ? { prompt_tokens_details: { cached_tokens: cached } } : {}) },
+      };
     } finally {
       // Whatever ended the request (done, an error, a consumer gone), every sequence stops first.
       stop.abort();

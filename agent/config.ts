@@ -16,6 +16,7 @@ export const OPTIONS = {
   replicas: { flag: 'replicas', env: 'CRUCIBLE_REPLICAS', type: 'int', default: 1, help: 'Worker threads (sessions) per loaded model' },
   maxBatch: { flag: 'max-batch', env: 'CRUCIBLE_MAX_BATCH', type: 'int', default: 8, help: 'Most sequences one worker decodes in one step' },
   prefillChunk: { flag: 'prefill-chunk', env: 'CRUCIBLE_PREFILL_CHUNK', type: 'int', default: 128, help: 'Prompt tokens prefilled per step between decode steps' },
+  prefixCacheMb: { flag: 'prefix-cache-mb', env: 'CRUCIBLE_PREFIX_CACHE_MB', type: 'int', default: 64, help: 'MiB of finished sequences\' KV caches each model worker keeps to reuse shared prompt prefixes (0: off)' },
   fuse: { flag: 'fuse', env: 'CRUCIBLE_FUSE', type: 'string', default: '1', help: 'Fuse plain exports into ONNX Runtime kernels at first load, cached in <cache>/.fused (0 to load exports as they are)' },
   catalogUrl: { flag: 'catalog-url', env: 'CRUCIBLE_CATALOG_URL', type: 'string', default: '', help: 'Remote catalog (JSON array) merged over the built-in one, cached for 6 hours' },
   maxLoadedModels: { flag: 'max-loaded-models', env: 'CRUCIBLE_MAX_LOADED_MODELS', type: 'int', default: 3, help: 'Loaded models kept at once; the least recently used idle one is evicted' },
@@ -68,6 +69,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (config.replicas < 1) throw new Error('--replicas must be at least 1');
   if (config.maxBatch < 1) throw new Error('--max-batch must be at least 1');
   if (config.prefillChunk < 1) throw new Error('--prefill-chunk must be at least 1');
+  if (config.prefixCacheMb < 0) throw new Error('--prefix-cache-mb must be 0 or more');
   if (config.maxLoadedModels < 1) throw new Error('--max-loaded-models must be at least 1');
   if (config.ttl < 1) throw new Error('--ttl must be at least 1');
   if (config.requestTimeout < 1) throw new Error('--request-timeout must be at least 1');

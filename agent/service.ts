@@ -95,6 +95,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
             intraOpThreads: threads,
             maxBatch,
             prefillChunk: config.prefillChunk,
+            prefixCacheBytes: config.prefixCacheMb * 2 ** 20,
             replicas,
             variant: variant ?? entry.settings.variant,
             fusedDir: config.fuse === '0' || entry.settings.fuse === false ? null : join(config.modelsDir, '.fused', entry.folder.replace(/\//g, '-')),

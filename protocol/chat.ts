@@ -80,6 +80,8 @@ export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  /** Present when part of the prompt came from the prefix cache instead of a prefill. */
+  prompt_tokens_details?: { cached_tokens: number };
 }
 
 export interface ChatCompletion {

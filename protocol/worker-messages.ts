@@ -17,6 +17,8 @@ export interface WorkerInit {
   fusedDir?: string | null;
   /** Which `.onnx` file of a folder with several to load (`q4`, `fp16`, `model_q4.onnx`); unset picks the best that runs. */
   variant?: string;
+  /** Bytes of finished sequences' KV caches kept for prefix reuse; 0 turns it off. */
+  prefixCacheBytes?: number;
 }
 
 /** Facts about a loaded model that the agent reports. */
@@ -78,7 +80,8 @@ export interface CrashTask {
 export type WorkerTask = GenerateTask | CountTask | LoadTask | CrashTask;
 
 export type WorkerEvent =
-  | { type: 'start'; promptTokens: number }
+  /** `cachedTokens`: prompt tokens whose KV came from the prefix cache instead of a prefill. */
+  | { type: 'start'; promptTokens: number; cachedTokens?: number }
   | { type: 'delta'; text: string }
   /** Each sampled token's log-probability, before the text it contributes to (when asked). */
   | { type: 'logprobs'; entries: TokenLogprob[] }

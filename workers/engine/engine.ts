@@ -5,6 +5,7 @@ import type { LoadedModelFacts, WorkerEvent, WorkerInit } from '../../protocol/w
 import { BatchCache, type CacheAlignment, type CacheType } from './batch-cache.js';
 import { checkExternalData, readGraphFacts } from './graph-facts.js';
 import { Grammars } from './grammar/constraints.js';
+import { PrefixCache } from './prefix-cache.js';
 import { halfToFloat } from './half.js';
 import { type ModelSpec, type Variant, layerName, pickVariant, rankVariants, readModelSpec } from './model-spec.js';
 import { createSession } from './session.js';
@@ -45,6 +46,8 @@ export class Engine {
   private readonly halfLogits: boolean;
   /** This model's grammar compiler, for structured outputs and tool calls. */
   readonly grammars: Grammars;
+  /** Finished sequences' caches, for requests that start with the same tokens; null when off. */
+  readonly prefix: PrefixCache | null;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -60,6 +63,8 @@ export class Engine {
     this.halfLogits = logitsMeta?.isTensor === true && logitsMeta.type === 'float16';
     this.batch = new BatchCache(spec.numKvHeads, spec.headDim, this.align, this.cacheType);
     this.grammars = new Grammars(spec.dir, spec.vocabSize, spec.eosTokenIds);
+    const budget = init.prefixCacheBytes ?? 64 * 2 ** 20;
+    this.prefix = budget > 0 ? new PrefixCache(budget, spec.numKvHeads, spec.headDim) : null;
     this.pastNames = [];
     this.presentNames = [];
     for (let i = 0; i < spec.numLayers; i++) {
@@ -120,12 +125,15 @@ export class Engine {
         (wanted !== undefined ? ` and max_tokens asks for ${wanted} more` : '') + '.',
         wanted !== undefined && room >= 1 ? 'max_tokens' : 'messages');
     }
+    const reuse = this.prefix?.take(prompt) ?? null;
     const grammar = opts.sampling.grammar;
     // Compiled before the sequence starts, so a grammar that cannot compile fails the request cleanly.
     return (grammar ? this.grammars.constraint(grammar) : Promise.resolve(null)).then((constraint) => new Promise<void>((resolve) => {
       const seq = new Sequence(prompt, wanted ?? room, opts.sampling, this.codec.streamDecoder(prompt),
-        BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, 1, this.cacheType), opts.cancel, opts.emit, resolve, constraint);
-      opts.emit({ type: 'start', promptTokens: prompt.length });
+        reuse?.kv ?? BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, 1, this.cacheType), opts.cancel, opts.emit, resolve, constraint);
+      // A cached prefix is already in the sequence's own cache: prefill starts after it.
+      if (reuse) seq.prefilled = seq.pos = reuse.length;
+      opts.emit({ type: 'start', promptTokens: prompt.length, ...(reuse ? { cachedTokens: reuse.length } : {}) });
       this.prefilling.push(seq);
       void this.pump();
     }));
@@ -294,6 +302,7 @@ export class Engine {
     const mask = new BigInt64Array(b * width);
     for (let r = 0; r < b; r++) {
       const seq = this.decoding[r];
+      seq.fed.push(seq.lastToken);
       ids[r] = BigInt(seq.lastToken);
       positions[r] = BigInt(seq.pos);
       // Ones over the row's positions plus the new one: after its padding when left-aligned,
@@ -330,10 +339,15 @@ export class Engine {
     return { data: halfToFloat((t.data as Uint16Array).subarray(first * vocab, (last + 1) * vocab)), at: 0 };
   }
 
-  /** Removes finished sequences from the batch. */
+  /** Removes finished sequences from the batch, keeping their caches for prefix reuse. */
   private compact(): void {
     const keep: number[] = [];
-    this.decoding.forEach((s, r) => { if (!s.done) keep.push(r); });
+    this.decoding.forEach((s, r) => {
+      if (!s.done) { keep.push(r); return; }
+      if (this.prefix && s.ok && this.batch.lengths[r] === s.prompt.length + s.fed.length) {
+        this.prefix.store([...s.prompt, ...s.fed], this.batch.tensors, r, this.batch.padOf(r), this.batch.past);
+      }
+    });
     this.batch.keep(keep);
     const alive = keep.map((r) => this.decoding[r]);
     this.decoding.length = 0;

@@ -18,6 +18,10 @@ export class Sequence {
   prefilled = 0;
   lastToken = -1;
   generated = 0;
+  /** Generated tokens already fed through the model: with the prompt, what the KV cache holds. */
+  readonly fed: number[] = [];
+  /** Ended normally (done), so its cache may be kept for prefix reuse. */
+  ok = false;
   done = false;
   private readonly cancelFlag: Int32Array;
   /** The grammar had to mask this sequence's last token (its next one is likely to need it too). */
@@ -53,6 +57,7 @@ export class Sequence {
   finish(event: WorkerEvent): void {
     if (this.done) return;
     this.done = true;
+    this.ok = event.type === 'done';
     this.cache = null;
     this.constraint?.dispose();
     this.emit(event);
