@@ -82,6 +82,29 @@ export async function startAgent(modelDir: string, threads: number) {
 
   const row = async () => ((await (await fetch(`${url}/openai/ps`)).json()) as { folder: string; memoryBytes: number | null; sessionMemoryBytes: number | null }[])
     .find((m) => m.folder === name);
+  /**
+   * Time to first token of a conversation's first and second turn: the second resends the first
+   * (a ~`words`-word opening and its answer) with a short new message, as chat clients do.
+   */
+  const secondTurn = async (words: number): Promise<{ firstMs: number; secondMs: number; cached: number }> => {
+    const opening = Array.from({ length: words }, (_, i) => ['the', 'little', 'dog', 'ran', 'to', 'see', 'a', 'big', 'red', 'ball'][i % 10]).join(' ');
+    const turn = async (messages: { role: string; content: string }[]) => {
+      const t0 = performance.now();
+      let ttft: number | null = null;
+      let text = '';
+      let cached = 0;
+      for await (const chunk of httpClient.chatStream({ ...body(name, '', 30, true), messages })) {
+        const piece = chunk.choices[0]?.delta?.content;
+        if (piece) { ttft ??= performance.now() - t0; text += piece; }
+        cached = chunk.usage?.prompt_tokens_details?.cached_tokens ?? cached;
+      }
+      return { ttft: ttft ?? performance.now() - t0, text, cached };
+    };
+    const first = await turn([{ role: 'user', content: opening }]);
+    const second = await turn([{ role: 'user', content: opening }, { role: 'assistant', content: first.text }, { role: 'user', content: 'And then?' }]);
+    return { firstMs: first.ttft, secondMs: second.ttft, cached: second.cached };
+  };
+
   const memoryBytes = async () => (await row())?.memoryBytes ?? null;
   /** The ONNX Runtime session's share: the weights as the runtime holds them, without the tokenizer. */
   const sessionBytes = async () => (await row())?.sessionMemoryBytes ?? null;
@@ -94,5 +117,5 @@ export async function startAgent(modelDir: string, threads: number) {
     await exited;
     rmSync(home, { recursive: true, force: true });
   })());
-  return { http, viaPipe, concurrent, memoryBytes, sessionBytes, stop };
+  return { http, viaPipe, concurrent, secondTurn, memoryBytes, sessionBytes, stop };
 }

@@ -7,7 +7,7 @@
  *       (`crucible model optimize --int4`: MatMulNBits block 32, accuracy level 4)
  * Greedy, exactly N new tokens each; medians over --runs runs after a warm-up; ratios to (a).
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,7 @@ const tokens = Number(values.tokens);
 const PROMPTS = ['Once upon a time', 'The little dog', 'One day, Lily', 'Tom had a big', 'The sun was', 'A bird sat on', 'Mom said that', 'There was a tree'];
 
 const onnxBytes = (dir: string) => statSync(join(dir, 'onnx', 'model.onnx')).size;
+const contextOf = (dir: string) => Number(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).max_position_embeddings ?? 256);
 const mb = (b: number | null) => (b === null ? null : Math.round(b / 1e5) / 10);
 
 interface ModelResult {
@@ -44,6 +45,8 @@ interface ModelResult {
   memoryMb: { peer: number | null; crucible: number | null; int4: number | null; crucibleSession: number | null; int4Session: number | null };
   int4: { agreement: number; mbBefore: number; mbAfter: number };
   grammar: GrammarFigures;
+  /** Time to first token of a conversation's second turn against its first (prefix reuse). */
+  turns: { firstMs: number; secondMs: number; cached: number; words: number };
 }
 
 async function benchModel(dir: string): Promise<ModelResult> {
@@ -86,6 +89,10 @@ async function benchModel(dir: string): Promise<ModelResult> {
     console.error(`  (d) pipe single: ${d.tokPerSec} tok/s`);
     const e = summarise(await repeat(runs, () => agent.concurrent(PROMPTS, tokens)));
     console.error(`  (e) HTTP 8 concurrent: ${e.tokPerSec} tok/s`);
+    // A ~300-token opening where the context allows it (bench15m's is 256).
+    const words = contextOf(dir) >= 512 ? 260 : Math.floor(contextOf(dir) * 0.35);
+    const turns = { ...(await agent.secondTurn(words)), words };
+    console.error(`  second turn: TTFT ${turns.secondMs.toFixed(1)} ms vs ${turns.firstMs.toFixed(1)} ms first (${turns.cached} tokens reused)`);
     const floatMemory = await agent.memoryBytes();
     const floatSession = await agent.sessionBytes();
     await agent.stop();
@@ -106,7 +113,7 @@ async function benchModel(dir: string): Promise<ModelResult> {
           crucibleSession: mb(floatSession), int4Session: mb(await agent4.sessionBytes()),
         },
         int4: { agreement: q.agreement, mbBefore: mb(q.bytesBefore)!, mbAfter: mb(q.bytesAfter)! },
-        grammar,
+        grammar, turns,
       };
     } finally {
       await agent4.stop();
@@ -144,6 +151,7 @@ function table(results: ModelResult[]): string {
     lines.push(`| (c)/(a), (e)/(c), (e)/(f) | | ${(c.tokPerSec / a.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / f.tokPerSec).toFixed(2)}x | |`);
     lines.push(`| int4: (g)/(c), (h)/(g) | | ${(g.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(h.tokPerSec / g.tokPerSec).toFixed(2)}x | |`);
     lines.push(`| int4 form | ${(r.int4.agreement * 100).toFixed(1)}% greedy agreement, weights ${r.int4.mbBefore} -> ${r.int4.mbAfter} MB | | |`);
+    lines.push(`| second turn of a ${r.turns.words}-word conversation, time to first token vs the first turn's | ${r.turns.secondMs.toFixed(1)} vs ${r.turns.firstMs.toFixed(1)} ms (${(r.turns.secondMs / r.turns.firstMs * 100).toFixed(0)}%, ${r.turns.cached} prompt tokens reused) | | |`);
     lines.push(`| grammar: 8 sequences under a JSON Schema vs 8 free, ms per batched decode step | ${r.grammar.constrainedStepMs} vs ${r.grammar.freeStepMs} ms (${r.grammar.ratio}x) | | |`);
     lines.push(`| grammar compile time over the ${r.grammar.schemas}-schema test corpus | median ${r.grammar.compileMedianMs} ms, largest ${r.grammar.compileMaxMs} ms | | |`);
     lines.push(`| resident memory of the loaded model | transformers.js ${r.memoryMb.peer} MB, Crucible ${r.memoryMb.crucible} MB, Crucible int4 ${r.memoryMb.int4} MB | | |`);
