@@ -16,6 +16,7 @@ import { threadsFor } from '../agent/config.js';
 import { optimizeModel } from '../workers/optimize/optimize-model.js';
 import { quantizeModel } from '../workers/optimize/quantize-model.js';
 import { type GrammarFigures, benchGrammar } from './grammar.js';
+import { loadFloor, profileEngine } from './floor.js';
 import { loadEngine, startAgent } from './crucible.js';
 import { loadPeer } from './peer.js';
 import { type Figure, repeat, summarise } from './stats.js';
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     models: { type: 'string', default: ['stories260k', 'bench15m'].map((m) => join(ROOT, '..', 'shared', 'models', m)).join(',') },
     runs: { type: 'string', default: '3' },
     tokens: { type: 'string', default: '200' },
+    profile: { type: 'boolean', default: false },
   },
 });
 const runs = Number(values.runs);
@@ -41,7 +43,8 @@ interface ModelResult {
   threads: number;
   /** Whether Crucible ran the fused graph of `crucible model optimize` (else the plain export). */
   fused: boolean;
-  figures: Record<'a' | 'b0' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h', Figure>;
+  figures: Record<'a' | 'b0' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'floor1' | 'floor8', Figure>;
+  profile: { one: Record<string, number>; eight: Record<string, number> } | null;
   memoryMb: { peer: number | null; crucible: number | null; int4: number | null; crucibleSession: number | null; int4Session: number | null };
   int4: { agreement: number; mbBefore: number; mbAfter: number };
   grammar: GrammarFigures;
@@ -74,6 +77,14 @@ async function benchModel(dir: string): Promise<ModelResult> {
   } catch (err) {
     console.error(`  (fusing failed, measuring the plain export: ${(err as Error).message})`);
   }
+  const floor = await loadFloor(crucibleDir, threads);
+  await floor.single(8);
+  const floor1 = summarise(await repeat(runs, () => floor.single(tokens)));
+  const floor8 = summarise(await repeat(runs, () => floor.batch(tokens)));
+  await floor.release();
+  console.error(`  floor (bare session.run loop): ${floor1.tokPerSec} tok/s alone, ${floor8.tokPerSec} tok/s for 8`);
+  const profile = values.profile ? await profileEngine(crucibleDir, threads, tokens, PROMPTS) : null;
+  if (profile) console.error(`  profile, ms per decode step: 1 sequence ${JSON.stringify(profile.one)}; 8 sequences ${JSON.stringify(profile.eight)}`);
   const grammar = await benchGrammar(crucibleDir, threads, Math.min(tokens, 120), runs);
   console.error(`  grammar: ${grammar.constrainedStepMs} vs ${grammar.freeStepMs} ms a step at batch 8 (${grammar.ratio}x); compile median ${grammar.compileMedianMs} ms`);
   const engine = await loadEngine(crucibleDir, threads);
@@ -107,7 +118,7 @@ async function benchModel(dir: string): Promise<ModelResult> {
       const h = summarise(await repeat(runs, () => agent4.concurrent(PROMPTS, tokens)));
       console.error(`  (h) int4 HTTP 8 concurrent: ${h.tokPerSec} tok/s`);
       return {
-        model: dir, threads, fused: crucibleDir !== dir, figures: { a, b0, b, c, d, e, f, g, h },
+        model: dir, threads, fused: crucibleDir !== dir, figures: { a, b0, b, c, d, e, f, g, h, floor1, floor8 }, profile,
         memoryMb: {
           peer: mb(peerMemory), crucible: mb(floatMemory), int4: mb(await agent4.memoryBytes()),
           crucibleSession: mb(floatSession), int4Session: mb(await agent4.sessionBytes()),
@@ -134,7 +145,11 @@ const LABELS: Record<string, string> = {
   f: '(f) transformers.js, static batch of 8 (aggregate)',
   g: '(g) Crucible HTTP, 1 stream, int4 form',
   h: '(h) Crucible HTTP, 8 concurrent streams, int4 form (aggregate)',
+  floor1: 'floor: bare session.run loop on the same graph, 1 sequence',
+  floor8: 'floor: bare session.run loop on the same graph, 8 sequences (aggregate)',
 };
+
+const pct = (x: Figure, of: Figure) => `${Math.round((x.tokPerSec / of.tokPerSec) * 100)}%`;
 
 function table(results: ModelResult[]): string {
   const lines: string[] = [];
@@ -143,12 +158,19 @@ function table(results: ModelResult[]): string {
     lines.push(`\n${r.model.split('/').pop()} (greedy, ${tokens} new tokens, median of ${runs}, ${r.threads} thread(s); Crucible rows (b)-(e) on the ${r.fused ? 'fused graph of `crucible model optimize`' : 'plain export'})`);
     lines.push('| figure | tok/s | ratio to (a) | time to first token |');
     lines.push('| --- | ---: | ---: | ---: |');
-    for (const k of ['a', 'b0', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const) {
+    for (const k of ['floor1', 'floor8', 'a', 'b0', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const) {
       const fig = r.figures[k];
       lines.push(`| ${LABELS[k]} | ${fig.tokPerSec} | ${(fig.tokPerSec / base).toFixed(2)}x | ${fig.ttftMs === null ? '-' : `${fig.ttftMs} ms`} |`);
     }
     const { a, c, e, f, g, h } = r.figures;
     lines.push(`| (c)/(a), (e)/(c), (e)/(f) | | ${(c.tokPerSec / a.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / f.tokPerSec).toFixed(2)}x | |`);
+    const { floor1, floor8, b: bb, d } = r.figures;
+    lines.push(`| share of the floor: (b), (c), (d) of 1 sequence; (e) of 8 | | ${pct(bb, floor1)}, ${pct(c, floor1)}, ${pct(d, floor1)}; ${pct(e, floor8)} | |`);
+    if (r.profile) {
+      const fmt = (p: Record<string, number>) => Object.entries(p).map(([k, v]) => `${k} ${v}`).join(', ');
+      lines.push(`| profile, ms per decode step, 1 sequence | ${fmt(r.profile.one)} | | |`);
+      lines.push(`| profile, ms per decode step, 8 sequences | ${fmt(r.profile.eight)} | | |`);
+    }
     lines.push(`| int4: (g)/(c), (h)/(g) | | ${(g.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(h.tokPerSec / g.tokPerSec).toFixed(2)}x | |`);
     lines.push(`| int4 form | ${(r.int4.agreement * 100).toFixed(1)}% greedy agreement, weights ${r.int4.mbBefore} -> ${r.int4.mbAfter} MB | | |`);
     lines.push(`| second turn of a ${r.turns.words}-word conversation, time to first token vs the first turn's | ${r.turns.secondMs.toFixed(1)} vs ${r.turns.firstMs.toFixed(1)} ms (${(r.turns.secondMs / r.turns.firstMs * 100).toFixed(0)}%, ${r.turns.cached} prompt tokens reused) | | |`);

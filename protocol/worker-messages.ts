@@ -19,6 +19,8 @@ export interface WorkerInit {
   variant?: string;
   /** Bytes of finished sequences' KV caches kept for prefix reuse; 0 turns it off. */
   prefixCacheBytes?: number;
+  /** Time each part of a decode step (benchmark only). */
+  profile?: boolean;
 }
 
 /** Facts about a loaded model that the agent reports. */

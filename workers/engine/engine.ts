@@ -6,6 +6,7 @@ import { BatchCache, type CacheAlignment, type CacheType } from './batch-cache.j
 import { checkExternalData, readGraphFacts } from './graph-facts.js';
 import { Grammars } from './grammar/constraints.js';
 import { PrefixCache } from './prefix-cache.js';
+import { StepProfile } from './profile.js';
 import { halfToFloat } from './half.js';
 import { type ModelSpec, type Variant, layerName, pickVariant, rankVariants, readModelSpec } from './model-spec.js';
 import { createSession } from './session.js';
@@ -48,6 +49,8 @@ export class Engine {
   readonly grammars: Grammars;
   /** Finished sequences' caches, for requests that start with the same tokens; null when off. */
   readonly prefix: PrefixCache | null;
+  /** Per-part timings of decode steps, when the engine was created to profile (benchmark only). */
+  readonly profile: StepProfile | null;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -65,6 +68,7 @@ export class Engine {
     this.grammars = new Grammars(spec.dir, spec.vocabSize, spec.eosTokenIds);
     const budget = init.prefixCacheBytes ?? 64 * 2 ** 20;
     this.prefix = budget > 0 ? new PrefixCache(budget, spec.numKvHeads, spec.headDim) : null;
+    this.profile = init.profile ? new StepProfile() : null;
     this.pastNames = [];
     this.presentNames = [];
     for (let i = 0; i < spec.numLayers; i++) {
@@ -178,7 +182,9 @@ export class Engine {
       seq.maskedLast = false;
     }
     const mask = ready ?? (seq.constraint ? await seq.constraint.mask() : null);
+    const t0 = this.profile ? performance.now() : 0;
     const token = seq.sampler.sample(logits, at, vocab, mask);
+    const t1 = this.profile ? this.profile.add('sample', t0) : 0;
     if (seq.logprobs !== undefined) {
       const lp = seq.sampler.logprobs(logits, at, vocab, token, seq.logprobs, mask);
       const entry = (id: number, logprob: number) => {
@@ -192,6 +198,7 @@ export class Engine {
       return;
     }
     seq.accept(token, this.eos);
+    if (this.profile) this.profile.add('detokenize', t1);
   }
 
   /** The scheduler loop: alternates one prefill chunk with one batched decode step. */
@@ -207,7 +214,9 @@ export class Engine {
         else if (room > 0 && this.prefilling[0]) await this.prefillChunk(this.prefilling[0]);
         if (this.decoding.length > 0) await this.decodeStep();
         // Let new tasks and cancellations in between steps.
+        const t = this.profile ? performance.now() : 0;
         await new Promise((r) => setImmediate(r));
+        if (this.profile) this.profile.add('yield', t);
       }
     } catch (err) {
       this.failAll(err);
@@ -295,6 +304,8 @@ export class Engine {
   }
 
   private async decodeStep(): Promise<void> {
+    const prof = this.profile;
+    let t = prof ? performance.now() : 0;
     const b = this.decoding.length;
     const width = this.batch.past + 1;
     const ids = new BigInt64Array(b);
@@ -310,22 +321,28 @@ export class Engine {
       const from = r * width + this.batch.padOf(r);
       mask.fill(1n, from, from + this.batch.lengths[r] + 1);
     }
+    if (prof) t = prof.add('inputs', t);
     const views = this.batch.presentViews();
+    if (prof) t = prof.add('kv', t);
     const running = this.run(ids, positions, mask, b, 1, this.batch.tensors, views);
     // Sequences that need their full grammar mask get it here, on this thread, while ONNX Runtime's
     // threads run the step (a mask depends only on the tokens taken so far).
     // So do those whose last token needed it (a structural state tends to follow another).
     const masks = await Promise.all(this.decoding.map((s) => (s.constraint && (this.needsMask(s) || s.maskedLast) ? s.constraint.mask() : undefined)));
     const out = await running;
+    if (prof) t = prof.add('run', t);
     this.batch.advanceInPlace(views);
     const vocab = this.spec.vocabSize;
     const logits = this.logitsOf(out, 0, b - 1);
+    if (prof) t = prof.add('kv', t);
     for (let r = 0; r < b; r++) {
       const seq = this.decoding[r];
       seq.pos++;
       await this.pick(seq, logits.data, logits.at + r * vocab, masks[r]);
     }
+    if (prof) { prof.steps++; prof.tokens += b; t = performance.now(); }
     if (this.decoding.some((s) => s.done)) this.compact();
+    if (prof) prof.add('kv', t);
   }
 
   /**
