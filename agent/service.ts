@@ -134,6 +134,8 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     allowedHosts: acceptedHosts(config),
     checkKey: keys.enabled ? (k) => keys.check(k) : undefined,
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
+    liveMetrics: () => metrics.liveSample(),
+    ui: config.ui === '1',
     onRequest: (r) => {
       metrics.httpRequests.inc({ route: r.route, method: r.method, status: String(r.status) });
       const level = r.status >= 500 ? 'error' : r.route === '/health' || r.route === '/metrics' ? 'debug' : 'info';
