@@ -341,6 +341,8 @@ export class Agent implements CrucibleApi {
     const finishes: FinishReason[] = [];
     const texts = jobs.map(() => '');
     let firstAt: number | null = null;
+    // False while the request can still be abandoned by its consumer (a client gone, a Stop button).
+    let ended = false;
     try {
       while (pending.size > 0) {
         const pulled = await Promise.race(pending.values());
@@ -388,6 +390,7 @@ export class Agent implements CrucibleApi {
         yield* out;
       }
       if (held) yield* held;
+      ended = true;
       const prompt = [...promptTokens.values()].reduce((a, b) => a + b, 0);
       m.promptTokens.inc({ model }, prompt);
       const decodeSeconds = firstAt === null ? 0 : (performance.now() - firstAt) / 1000;
@@ -399,7 +402,13 @@ export class Agent implements CrucibleApi {
       }, kind);
       if (this.opts.logPrompts) this.opts.log.debug({ requestId: id, prompts: [...new Set(jobs.map((j) => j.messages))], completions: texts }, `${kind} text`);
       yield { type: 'usage', usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens } };
+    } catch (err) {
+      ended = true;
+      throw err;
     } finally {
+      if (!ended) {
+        this.opts.log.info({ requestId: id, model, error: 'cancelled', durationMs: Math.round(performance.now() - t0) }, `${kind} ended early: its consumer stopped reading`);
+      }
       // Whatever ended the request (done, an error, a consumer gone), every sequence stops first.
       stop.abort();
       await Promise.allSettled(its.map((it) => it.return?.()));

@@ -18,6 +18,7 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
   const maxTokens = num('chat-max-tokens', { min: 1, step: 1, value: '256' });
   const seed = num('chat-seed', { step: 1, placeholder: 'random' });
   const stop = h('input', { id: 'chat-stop', type: 'text', placeholder: 'separated by |  (\\n is a newline)', spellcheck: false });
+  const ignoreEos = h('input', { id: 'chat-ignore-eos', type: 'checkbox' });
   const input = h('textarea', { id: 'chat-input', rows: 3, placeholder: 'Message (Ctrl+Enter to send, Esc to stop)', 'aria-label': 'Message' });
   const send = h('button', { id: 'chat-send', class: 'primary', type: 'submit' }, 'Send');
   const stopButton = h('button', { id: 'chat-stop-button', type: 'button', disabled: true, class: 'danger' }, 'Stop');
@@ -49,7 +50,8 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
         field('System prompt', system),
         h('div', { class: 'grid2' },
           field('Temperature', temperature), field('Top p', topP), field('Max tokens', maxTokens), field('Seed', seed)),
-        field('Stop sequences', stop)),
+        field('Stop sequences', stop),
+        h('label', { class: 'check' }, ignoreEos, ' Ignore end of text (ignore_eos)')),
       h('div', { class: 'card conversation' }, log, form)),
     h('details', { class: 'card', id: 'chat-code' },
       h('summary', {}, 'This request as code'),
@@ -69,6 +71,7 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
     if (n(seed) !== undefined) b.seed = n(seed);
     const stops = stop.value.split('|').map((s) => s.replace(/\\n/g, '\n')).filter((s) => s.length > 0);
     if (stops.length) b.stop = stops;
+    if (ignoreEos.checked) b.ignore_eos = true;
     return b;
   };
   const withSystem = (msgs: Message[]): Message[] => (system.value.trim() ? [{ role: 'system', content: system.value }, ...msgs] : msgs);
@@ -82,7 +85,7 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
     const { model: m, ...rest } = b;
     setText(js, `import OpenAI from 'openai';\n\nconst client = new OpenAI({ baseURL: '${base}/v1', apiKey: ${apiKey() ? 'process.env.CRUCIBLE_API_KEY' : "'unused'"} });\nconst stream = await client.chat.completions.create(${JSON.stringify({ model: m, ...rest }, null, 2)});\nfor await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta?.content ?? '');`);
   };
-  for (const el of [model, system, temperature, topP, maxTokens, seed, stop, input]) el.addEventListener('input', showCode);
+  for (const el of [model, system, temperature, topP, maxTokens, seed, stop, input, ignoreEos]) el.addEventListener('input', showCode);
   model.addEventListener('change', showCode);
 
   const bubble = (m: Message) => {
