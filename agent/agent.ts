@@ -340,6 +340,11 @@ export class Agent implements CrucibleApi {
     let completionTokens = 0;
     const finishes: FinishReason[] = [];
     const texts = jobs.map(() => '');
+    // Tokens are counted as they stream, so live rates move during a generation: each delta but
+    // the latest one of a choice is at least one token (only a final flush comes without one), and
+    // 'done' adds what the deltas did not account for.
+    const deltas = jobs.map(() => 0);
+    const counted = jobs.map(() => 0);
     let firstAt: number | null = null;
     // False while the request can still be abandoned by its consumer (a client gone, a Stop button).
     let ended = false;
@@ -365,13 +370,17 @@ export class Agent implements CrucibleApi {
               m.ttft.observe({ model }, (firstAt - t0) / 1000);
             }
             if (this.opts.logPrompts) texts[i] += event.text;
+            if (++deltas[i] > 1) {
+              m.tokens.inc({ model });
+              counted[i]++;
+            }
             out.push({ type: 'delta', index: i, text: event.text });
             break;
           case 'done':
             promptTokens.set(jobs[i].group, Math.max(promptTokens.get(jobs[i].group) ?? 0, event.promptTokens));
             completionTokens += event.completionTokens;
             finishes[i] = event.finishReason;
-            m.tokens.inc({ model }, event.completionTokens);
+            m.tokens.inc({ model }, Math.max(0, event.completionTokens - counted[i]));
             out.push({ type: 'finish', index: i, finishReason: event.finishReason });
             break;
           case 'error': {

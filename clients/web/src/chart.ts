@@ -71,7 +71,7 @@ export class LineChart {
     const fg = css.getPropertyValue('--muted').trim() || '#888';
     const grid = css.getPropertyValue('--grid').trim() || '#ddd';
     const max = Math.max(...this.series.flatMap((s) => s.points.map((p) => p.v ?? 0)), 0);
-    const top = niceCeil(max);
+    const { top, step } = niceTicks(max);
     const left = 52;
     const right = 8;
     const bottom = 18;
@@ -84,8 +84,7 @@ export class LineChart {
     g.lineWidth = 1;
     g.textAlign = 'right';
     g.textBaseline = 'middle';
-    for (let i = 0; i <= 3; i++) {
-      const v = (top * i) / 3;
+    for (let v = 0; v <= top + step / 2; v += step) {
       const yy = Math.round(y(v)) + 0.5;
       g.beginPath();
       g.moveTo(left, yy);
@@ -105,21 +104,31 @@ export class LineChart {
       g.lineWidth = 2;
       g.beginPath();
       let pen = false;
-      for (const p of s.points) {
-        if (p.v === null || p.t < this.now - this.windowMs) { pen = false; continue; }
+      const dots: [number, number][] = [];
+      s.points.forEach((p, j) => {
+        if (p.v === null || p.t < this.now - this.windowMs) { pen = false; return; }
         if (pen) g.lineTo(x(p.t), y(p.v));
         else g.moveTo(x(p.t), y(p.v));
+        // A value with no neighbour (a time to first token) shows as a dot.
+        if (!pen && (s.points[j + 1]?.v ?? null) === null) dots.push([x(p.t), y(p.v)]);
         pen = true;
-      }
+      });
       g.stroke();
+      g.fillStyle = g.strokeStyle;
+      for (const [dx, dy] of dots) {
+        g.beginPath();
+        g.arc(dx, dy, 3, 0, 2 * Math.PI);
+        g.fill();
+      }
     });
   }
 }
 
-/** 1, 2 or 5 times a power of ten at or above `v` (1 for nothing yet). */
-function niceCeil(v: number): number {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+/** Grid steps of 1, 2 or 5 times a power of ten, at most three of them up to `max`. */
+function niceTicks(max: number): { top: number; step: number } {
+  if (max <= 0) return { top: 1, step: 1 };
+  const raw = max / 3;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
+  return { top: Math.ceil(max / step) * step, step };
 }

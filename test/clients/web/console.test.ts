@@ -136,6 +136,10 @@ t.test('the web console: models, downloads, chat, stop, metrics and OCR in a rea
       .find((l) => l.model === 'endless' && /ended early/.test(l.msg));
     t.ok(await until(() => cancelled() !== undefined), 'the agent logged the generation ending early');
     t.equal(cancelled()?.error, 'cancelled', 'cancelled');
+    const a = await counter(svc.url, 'crucible_tokens_generated_total', 'endless');
+    t.ok(a > 20, 'the stopped generation\'s tokens were counted as they streamed');
+    await new Promise((r) => setTimeout(r, 500));
+    t.equal(await counter(svc.url, 'crucible_tokens_generated_total', 'endless'), a, 'and no more are generated');
     t.ok(await page.isEnabled('#chat-send'), 'the page is ready for the next message');
   });
 
