@@ -46,7 +46,7 @@ export async function call(path: string, init: RequestInit = {}): Promise<Respon
   const res = await fetch(path, { ...init, headers });
   if (!res.ok) {
     const err = await errorOf(res);
-    if (res.status === 401) unauthorized(key ? 'The key was refused.' : err.message);
+    if (res.status === 401) unauthorized(key ? 'The key was refused.' : '');
     throw err;
   }
   return res;

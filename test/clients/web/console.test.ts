@@ -216,6 +216,7 @@ t.test('with API keys on, the page asks for a key and keeps it only in the tab',
   t.equal((await page.goto(`${svc.url}/`))?.status(), 200, 'the page itself needs no key');
   await page.waitForSelector('#key-dialog[open]');
   t.ok(statuses.includes(401), 'the API answered 401 without a key');
+  t.ok(await page.isHidden('#key-error'), 'a first visit shows no error, just the question');
   t.notOk(await page.$('body[data-ready="true"]'));
   await page.screenshot({ path: join(SHOTS, 'api-key.png') });
 
@@ -290,6 +291,15 @@ t.test('the console\'s routes, the metrics feed and --no-ui', async (t) => {
   t.equal(frames[0].intervalSeconds, null);
   t.ok(frames[1].intervalSeconds > 0);
   t.equal(frames[1].models[0].tokensPerSecond, 0, 'no tokens between the frames');
+
+  // The console calls its own origin: that works whatever --cors-origins allows.
+  const closed = await startTestService(t, ['--cors-origins', 'none']);
+  const post = (origin: string) => fetch(`${closed.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', origin },
+    body: JSON.stringify({ model: 'stories260k', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 }),
+  });
+  t.equal((await post(closed.url)).status, 200, 'a page of the service itself may POST');
+  t.equal((await post(`http://localhost:${closed.port + 1}`)).status, 403, 'a page of another local origin may not');
 
   const off = await startTestService(t, ['--no-ui']);
   t.equal((await fetch(`${off.url}/`)).status, 404, '--no-ui: no console at /');
