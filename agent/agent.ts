@@ -411,7 +411,14 @@ export class Agent implements CrucibleApi {
     let completionTokens = 0;
     const finishes: FinishReason[] = [];
     const texts = jobs.map(() => '');
+    // Tokens are counted as they stream, so live rates move during a generation: each delta but
+    // the latest one of a choice is at least one token (only a final flush comes without one), and
+    // 'done' adds what the deltas did not account for.
+    const deltas = jobs.map(() => 0);
+    const counted = jobs.map(() => 0);
     let firstAt: number | null = null;
+    // False while the request can still be abandoned by its consumer (a client gone, a Stop button).
+    let ended = false;
     try {
       while (pending.size > 0) {
         const pulled = await Promise.race(pending.values());
@@ -435,6 +442,10 @@ export class Agent implements CrucibleApi {
               m.ttft.observe({ model }, (firstAt - t0) / 1000);
             }
             if (this.opts.logPrompts) texts[i] += event.text;
+            if (++deltas[i] > 1) {
+              m.tokens.inc({ model });
+              counted[i]++;
+            }
             out.push({ type: 'delta', index: i, text: event.text });
             break;
           case 'logprobs':
@@ -444,7 +455,7 @@ export class Agent implements CrucibleApi {
             promptTokens.set(jobs[i].group, Math.max(promptTokens.get(jobs[i].group) ?? 0, event.promptTokens));
             completionTokens += event.completionTokens;
             finishes[i] = event.finishReason;
-            m.tokens.inc({ model }, event.completionTokens);
+            m.tokens.inc({ model }, Math.max(0, event.completionTokens - counted[i]));
             out.push({ type: 'finish', index: i, finishReason: event.finishReason });
             break;
           case 'error': {
@@ -463,6 +474,7 @@ export class Agent implements CrucibleApi {
         yield* out;
       }
       if (held) yield* held;
+      ended = true;
       const prompt = [...promptTokens.values()].reduce((a, b) => a + b, 0);
       m.promptTokens.inc({ model }, prompt);
       const decodeSeconds = firstAt === null ? 0 : (performance.now() - firstAt) / 1000;
@@ -478,7 +490,13 @@ export class Agent implements CrucibleApi {
         type: 'usage',
         usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens, ...(cached > 0 ? { prompt_tokens_details: { cached_tokens: cached } } : {}) },
       };
+    } catch (err) {
+      ended = true;
+      throw err;
     } finally {
+      if (!ended) {
+        this.opts.log.info({ requestId: id, model, error: 'cancelled', durationMs: Math.round(performance.now() - t0) }, `${kind} ended early: its consumer stopped reading`);
+      }
       // Whatever ended the request (done, an error, a consumer gone), every sequence stops first.
       stop.abort();
       await Promise.allSettled(its.map((it) => it.return?.()));

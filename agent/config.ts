@@ -33,6 +33,7 @@ export const OPTIONS = {
   maxImageBytes: { flag: 'max-image-bytes', env: 'CRUCIBLE_MAX_IMAGE_BYTES', type: 'int', default: 16 * 1024 * 1024, help: 'Largest encoded image per /v1/predict item' },
   logLevel: { flag: 'log-level', env: 'CRUCIBLE_LOG_LEVEL', type: 'string', default: 'info', help: 'debug, info, warn or error' },
   logPrompts: { flag: 'log-prompts', env: 'CRUCIBLE_LOG_PROMPTS', type: 'string', default: '', help: 'Set to 1 to include prompt and completion text in debug logs' },
+  ui: { flag: 'ui', env: 'CRUCIBLE_UI', type: 'string', default: '1', help: 'Serve the web console at / on the HTTP port (0, or --no-ui, turns it off)' },
   pipe: { flag: 'pipe', env: 'CRUCIBLE_PIPE', type: 'string', default: '', help: 'Pipe path; empty: <home>/crucible.sock (\\\\.\\pipe\\crucible-<user> on Windows)' },
 } as const;
 
@@ -48,7 +49,7 @@ export function usage(): string {
 /** Flags win over environment variables, which win over defaults. */
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
   const { values } = parseArgs({
-    args: argv,
+    args: argv.map((a) => (a === '--no-ui' ? '--ui=0' : a)),
     options: Object.fromEntries(Object.values(OPTIONS).map((o) => [o.flag, { type: 'string' as const }])),
     strict: true,
     allowPositionals: false,
@@ -73,6 +74,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (config.maxLoadedModels < 1) throw new Error('--max-loaded-models must be at least 1');
   if (config.ttl < 1) throw new Error('--ttl must be at least 1');
   if (config.requestTimeout < 1) throw new Error('--request-timeout must be at least 1');
+  if (!['0', '1'].includes(config.ui)) throw new Error(`--ui must be 0 or 1, got '${config.ui}'`);
   if (!['debug', 'info', 'warn', 'error'].includes(config.logLevel)) throw new Error(`--log-level must be debug, info, warn or error, got '${config.logLevel}'`);
   return { ...config, modelsDir: join(config.home, 'cache', 'models') } as Config;
 }

@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   }
   const service = await startService(config);
   console.log(`Crucible is listening on ${service.url} (models in ${config.modelsDir})`);
+  if (config.ui === '1') console.log(`Web console: ${service.url}/`);
   const stop = (signal: string) => {
     console.log(`Crucible: ${signal}, shutting down`);
     service.close().then(() => process.exit(0), () => process.exit(1));

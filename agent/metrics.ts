@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import type { MetricsSample } from '../protocol/metrics-feed.js';
 
 /**
  * The service's Prometheus metrics. Each agent has its own prom-client registry, so several agents
@@ -49,6 +50,31 @@ export class Metrics {
   constructor() {
     // Process memory, CPU and event-loop lag, as crucible_process_* and crucible_nodejs_*.
     collectDefaultMetrics({ register: this.registry, prefix: 'crucible_' });
+  }
+
+  /**
+   * The live-metrics feed's figures (protocol/metrics-feed.ts), read from the same prom-client
+   * metrics as the Prometheus text: tokens generated, time to first token, queue depth, in flight.
+   */
+  async liveSample(): Promise<MetricsSample> {
+    // The queue gauge's collect refreshes the in-flight gauge too: read it first.
+    const queued = await this.queueDepth.get();
+    const [tokens, ttft, inFlight] = await Promise.all([this.tokens.get(), this.ttft.get(), this.inFlight.get()]);
+    const rows = new Map<string, MetricsSample['models'][number]>();
+    const row = (model: string) => {
+      let r = rows.get(model);
+      if (!r) rows.set(model, r = { model, tokensTotal: 0, firstTokens: 0, firstTokenSecondsSum: 0, queued: 0, inFlight: 0 });
+      return r;
+    };
+    for (const v of tokens.values) row(String(v.labels.model)).tokensTotal = v.value;
+    for (const v of ttft.values) {
+      const name = (v as { metricName?: string }).metricName;
+      if (name?.endsWith('_count')) row(String(v.labels.model)).firstTokens = v.value;
+      else if (name?.endsWith('_sum')) row(String(v.labels.model)).firstTokenSecondsSum = v.value;
+    }
+    for (const v of queued.values) row(String(v.labels.model)).queued = v.value;
+    for (const v of inFlight.values) row(String(v.labels.model)).inFlight = v.value;
+    return { time: Date.now(), models: [...rows.values()].sort((a, b) => a.model.localeCompare(b.model)) };
   }
 
   text(): Promise<string> {

@@ -101,6 +101,7 @@ export class Registry {
         alias: entry.alias,
         folder: entry.folder,
         path: entry.path,
+        task: entry.task,
         state: slot?.state ?? 'cached',
         executionProvider: slot?.runner?.facts.executionProvider ?? null,
         error: slot?.error ?? null,

@@ -34,6 +34,8 @@ export interface RunningService {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+/** Routes polled or fetched by pages and scrapers, logged at debug level. */
+const QUIET_ROUTES = new Set(['/health', '/metrics', '/metrics/live', '/', '/console/:file']);
 
 /**
  * Host names the HTTP server answers to besides loopback ones: the bound --host, or, bound to every
@@ -135,9 +137,11 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     allowedHosts: acceptedHosts(config),
     checkKey: keys.enabled ? (k) => keys.check(k) : undefined,
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
+    liveMetrics: () => metrics.liveSample(),
+    ui: config.ui === '1',
     onRequest: (r) => {
       metrics.httpRequests.inc({ route: r.route, method: r.method, status: String(r.status) });
-      const level = r.status >= 500 ? 'error' : r.route === '/health' || r.route === '/metrics' ? 'debug' : 'info';
+      const level = r.status >= 500 ? 'error' : QUIET_ROUTES.has(r.route) ? 'debug' : 'info';
       log[level]({ requestId: r.requestId, method: r.method, route: r.route, status: r.status, durationMs: r.durationMs }, 'http request');
     },
   });

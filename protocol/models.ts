@@ -9,6 +9,8 @@ export interface ModelInfo {
   alias: string | null;
   folder: string;
   path: string;
+  /** `chat` for generative models, else the predictive task (`ocr`, `image-classification`). */
+  task: 'chat' | 'ocr' | 'image-classification';
   state: ModelState;
   executionProvider: string | null;
   error: string | null;

@@ -2,6 +2,8 @@ import { Hono } from 'hono';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
 import { MAX_BODY_BYTES, errorResponse, readJson as readBody } from './errors.js';
+import type { MetricsSample } from '../../protocol/metrics-feed.js';
+import { consoleRoutes, metricsFeedRoutes } from './console-routes.js';
 import { foundryRoutes } from './foundry-routes.js';
 import { type BrowserPolicy, type HttpHooks, auth, browserGuard, requestIds } from './middleware.js';
 import { openaiRoutes } from './openai-routes.js';
@@ -19,6 +21,10 @@ export interface HttpOptions extends HttpHooks, BrowserPolicy {
   maxImageBytes?: number;
   /** Prometheus text for GET /metrics. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
+  /** The live-metrics feed's figures for GET /metrics/live. */
+  liveMetrics?: () => Promise<MetricsSample>;
+  /** Serve the web console at / (off unless asked for). */
+  ui?: boolean;
 }
 
 export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
@@ -28,6 +34,8 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
 
   app.use('*', requestIds(opts));
   app.use('*', browserGuard(opts));
+  // The console's static files need no key: the page asks for one.
+  if (opts.ui) consoleRoutes(app);
   app.use('*', auth(opts));
 
   app.onError((err, c) => errorResponse(c, err));
@@ -39,6 +47,7 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
     const m = await opts.metrics();
     return c.body(m.body, 200, { 'content-type': m.contentType });
   });
+  if (opts.liveMetrics) metricsFeedRoutes(app, opts.liveMetrics);
   app.get('/ready', (c) => (opts.ready?.() ?? true ? c.json({ status: 'ready' })
     : errorResponse(c, new CrucibleError('shutting_down', 'the service is not ready'))));
 

@@ -114,6 +114,16 @@ export function hostPattern(pattern: string): (name: string) => boolean {
   return (name) => name === p;
 }
 
+/** Whether an Origin is this very service, as the request's (already accepted) Host names it. */
+function sameOrigin(origin: string, host: string): boolean {
+  try {
+    const u = new URL(origin);
+    return u.protocol === 'http:' && u.host === new URL(`http://${host.trim()}`).host;
+  } catch {
+    return false;
+  }
+}
+
 /** GET routes that change state (the seeds' load, unload and GPU selection). */
 const STATE_CHANGING_GET = /^\/openai\/(load|unload|unloadall|setgpudevice)(\/|$)/;
 const stateChanging = (method: string, path: string) =>
@@ -145,6 +155,8 @@ export function browserGuard(policy: BrowserPolicy): MiddlewareHandler {
         `Host '${host}' is not accepted: only loopback names, the bound host and --allowed-hosts (CRUCIBLE_ALLOWED_HOSTS) may reach this service`));
     }
     const origin = c.req.header('origin');
+    // A page this service served itself (the web console): same origin, whatever --cors-origins says.
+    if (origin !== undefined && host !== undefined && sameOrigin(origin, host)) return next();
     const allowed = origin !== undefined && origins.some((o) => o(origin));
     const preflight = c.req.method === 'OPTIONS' && c.req.header('access-control-request-method') !== undefined;
     if (origin !== undefined && !allowed) {

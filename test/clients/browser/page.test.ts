@@ -1,23 +1,11 @@
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
 import { chromium } from 'playwright-core';
+import { chromiumPath } from '../../helpers/browser.js';
 import { REPO, startTestService } from '../../helpers/service.js';
-
-/** Debian's chromium, installed by scripts/ensure-test-deps.sh. */
-function chromiumPath(): string {
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
-    } catch {
-      // Try the next name.
-    }
-  }
-  throw new Error('no chromium on PATH: run scripts/ensure-test-deps.sh (apt-get install chromium)');
-}
 
 /** A page server: an empty page, the SDK's browser entry and the openai package's ES modules. */
 async function pageServer() {
