@@ -2,6 +2,7 @@
 # What the test suite needs beyond npm, installed from Debian's packages where missing:
 # - msgpack for the Python client (tests look in `python3`, then /usr/bin/python3);
 # - a TrueType font (DejaVu), with which the OCR tests render their images;
+# - libvulkan1: the WebGPU tests run ONNX Runtime's WebGPU provider on chromium's SwiftShader;
 # - Debian's chromium, which the browser-page test drives through playwright-core (no browser
 #   download: playwright-core launches this binary).
 set -u
@@ -13,6 +14,8 @@ done
 [ "$have_msgpack" = 1 ] || missing+=(python3-msgpack)
 if ! { command -v fc-list >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi dejavu; }; then missing+=(fonts-dejavu-core fontconfig); fi
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then missing+=(chromium); fi
+# The Vulkan loader, with which ONNX Runtime's WebGPU provider runs on chromium's SwiftShader.
+if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; then missing+=(libvulkan1); fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""

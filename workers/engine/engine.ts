@@ -79,7 +79,10 @@ export class Engine {
 
   static async create(init: WorkerInit, layout?: 'hf' | 'genai'): Promise<Engine> {
     const before = process.memoryUsage().rss;
-    const chosen = init.fusedDir && !init.variant ? await fusedOrOriginal(init.modelDir, init.fusedDir, init.intraOpThreads) : { dir: init.modelDir, fused: false };
+    // The fused form is the CPU's: its MultiHeadAttention with a key padding mask has no WebGPU
+    // kernel, so other providers run the export as it is (plain, or the model builder's form).
+    const onCpu = init.executionProvider === 'cpu' || init.executionProvider === 'auto';
+    const chosen = init.fusedDir && !init.variant && onCpu ? await fusedOrOriginal(init.modelDir, init.fusedDir, init.intraOpThreads) : { dir: init.modelDir, fused: false };
     const spec = readModelSpec(chosen.dir, chosen.fused ? 'genai' : layout);
     const codec = new TextCodec(chosen.dir);
     const beforeSession = process.memoryUsage().rss;
@@ -110,7 +113,26 @@ export class Engine {
       templateTakesTools: codec.templateTakesTools, toolTags: codec.toolTags,
     };
     if (chosen.fused) facts.onnxFile = `fused:${relative(chosen.dir, variant.path).split('\\').join('/')}`;
-    return new Engine(spec, session, codec, facts, init);
+    const engine = new Engine(spec, session, codec, facts, init);
+    try {
+      await engine.verify();
+    } catch (err) {
+      await session.release();
+      throw new CrucibleError('model_load_failed', `${spec.onnxPath} cannot run on ${executionProvider}: ${(err as Error).message}`);
+    }
+    return engine;
+  }
+
+  /**
+   * One real prefill and decode step at load: an operator the provider cannot run fails the load,
+   * naming it, instead of failing every request later.
+   */
+  private async verify(): Promise<void> {
+    const bos = BigInt(this.spec.bosTokenId ?? this.spec.eosTokenIds[0]);
+    const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, 1, this.cacheType);
+    const first = await this.run(BigInt64Array.from([bos, bos]), BigInt64Array.from([0n, 1n]), new BigInt64Array(2).fill(1n), 1, 2, empty);
+    const past = this.presentNames.map((n) => first[n]);
+    await this.run(BigInt64Array.from([bos]), BigInt64Array.from([2n]), new BigInt64Array(3).fill(1n), 1, 1, past);
   }
 
   countTokens(messages: ChatMessage[]): number {
