@@ -47,6 +47,7 @@ export function rotateKey(file: string, type: KeyType): { keyType: KeyType; key:
  */
 export class KeyStore {
   private fileKeys: Buffer[] = [];
+  private static readonly FILE_NAMES = ['primary', 'secondary'];
   private mtime = 0;
   private checkedAt = 0;
   private readonly staticKeys: Buffer[];
@@ -78,11 +79,16 @@ export class KeyStore {
 
   check(presented: string | undefined): boolean {
     if (!this.enabled) return true;
-    if (!presented) return false;
+    return presented ? this.match(presented) !== null : false;
+  }
+
+  /** Which key matched (`primary`, `secondary`, `static-N`; never the secret), or null. Every key is compared. */
+  match(presented: string): string | null {
     this.load();
     const d = digest(presented);
-    let ok = false;
-    for (const k of [...this.staticKeys, ...this.fileKeys]) ok = timingSafeEqual(d, k) || ok;
-    return ok;
+    let found: string | null = null;
+    this.staticKeys.forEach((k, i) => { if (timingSafeEqual(d, k)) found ??= `static-${i + 1}`; });
+    this.fileKeys.forEach((k, i) => { if (timingSafeEqual(d, k)) found ??= KeyStore.FILE_NAMES[i]; });
+    return found;
   }
 }

@@ -31,6 +31,7 @@ export class Metrics {
   readonly modelMemory = new Gauge({ name: 'crucible_model_memory_bytes', help: 'Resident memory a loaded model added', labelNames: ['model'], registers: [this.registry] });
   readonly downloadBytes = new Counter({ name: 'crucible_download_bytes_total', help: 'Bytes downloaded into the cache', labelNames: ['model'], registers: [this.registry] });
   readonly modelLoads = new Counter({ name: 'crucible_model_loads_total', help: 'Model loads started, by model and outcome', labelNames: ['model', 'outcome'], registers: [this.registry] });
+  readonly authFailures = new Counter({ name: 'crucible_auth_failures_total', help: 'Requests refused by authentication or authorization, by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly rejected = new Counter({ name: 'crucible_requests_rejected_total', help: 'Requests refused because a queue was full', labelNames: ['model'], registers: [this.registry] });
 
   private refreshState(): void {

@@ -16,6 +16,8 @@ import { ProxyRunner } from './external/proxy-runner.js';
 import { ExternalRegistrations } from './external/registrations.js';
 import { BUNDLED_MODELS, defaultPipeName, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
 import { KeyStore, readOrCreateKeys } from './keys.js';
+import { Identity } from './identity/identity.js';
+import { OidcVerifier, parseRoleMap } from './identity/oidc.js';
 import { type Logger, createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { PiscinaRunner, type Runner } from './model-runner.js';
@@ -59,13 +61,30 @@ function settingsFor(entry: ModelEntry, config: Config) {
   };
 }
 
+/** The OpenID Connect verifier the flags ask for, or none. */
+function oidcOf(config: Config): OidcVerifier | undefined {
+  if (!config.oidcIssuer) return undefined;
+  const audiences = listOf(config.oidcAudience);
+  if (audiences.length === 0) throw new Error('--oidc-issuer needs --oidc-audience: a token for another service must not pass here');
+  return new OidcVerifier({
+    issuer: config.oidcIssuer,
+    audiences,
+    jwksFile: config.oidcJwksFile || undefined,
+    clockToleranceSec: config.oidcClockTolerance,
+    jwksCooldownSec: config.oidcJwksCooldown,
+    roleMap: parseRoleMap(config.oidcRoleMap),
+    assignmentsFile: config.roleAssignmentsFile || undefined,
+  });
+}
+
 /** Wires the registry, the agent and the transports together and publishes service.json. */
 export async function startService(config: Config, opts: { logToStderr?: boolean } = {}): Promise<RunningService> {
   const staticKeys = config.apiKeys.split(',').map((k) => k.trim()).filter(Boolean);
   if (config.apiKeysFile) readOrCreateKeys(config.apiKeysFile);
   const keys = new KeyStore(config.apiKeysFile || null, staticKeys);
-  if (!LOOPBACK.has(config.host) && !keys.enabled) {
-    throw new Error(`refusing to listen on ${config.host} without API keys: set --api-keys-file or CRUCIBLE_API_KEYS, or keep the default 127.0.0.1`);
+  const identity = new Identity({ keys, oidc: oidcOf(config) });
+  if (!LOOPBACK.has(config.host) && !identity.enabled) {
+    throw new Error(`refusing to listen on ${config.host} without API keys: set --api-keys-file, CRUCIBLE_API_KEYS or --oidc-issuer, or keep the default 127.0.0.1`);
   }
   prepareHome(config.home, config.modelsDir);
   const log = createLogger(config.home, config.logLevel, opts.logToStderr ?? true);
@@ -135,7 +154,11 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     maxImageBytes: config.maxImageBytes,
     corsOrigins: listOf(config.corsOrigins),
     allowedHosts: acceptedHosts(config),
-    checkKey: keys.enabled ? (k) => keys.check(k) : undefined,
+    identity: identity.enabled ? identity : undefined,
+    onRefused: (r) => {
+      metrics.authFailures.inc({ reason: r.reason });
+      log.info({ requestId: r.requestId, method: r.method, route: r.path, status: r.status, reason: r.reason }, 'request refused');
+    },
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),
     liveMetrics: () => metrics.liveSample(),
     ui: config.ui === '1',
@@ -175,7 +198,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     ...(config.apiKeysFile ? { apiKeysFile: config.apiKeysFile } : {}),
   });
   ready = true;
-  log.info({ url, pipeName, modelsDir: config.modelsDir, auth: keys.enabled }, 'crucible started');
+  log.info({ url, pipeName, modelsDir: config.modelsDir, auth: identity.enabled }, 'crucible started');
 
   let closing: Promise<void> | null = null;
   const close = () => {

@@ -42,14 +42,18 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   app.notFound((c) => errorResponse(c, new CrucibleError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
+  // Foundry's probe names (public, as /health and /ready are).
+  app.get('/healthz', (c) => c.json({ status: 'healthy' }));
   app.get('/metrics', async (c) => {
     if (!opts.metrics) throw new CrucibleError('not_found', 'metrics are not enabled');
     const m = await opts.metrics();
     return c.body(m.body, 200, { 'content-type': m.contentType });
   });
   if (opts.liveMetrics) metricsFeedRoutes(app, opts.liveMetrics);
-  app.get('/ready', (c) => (opts.ready?.() ?? true ? c.json({ status: 'ready' })
-    : errorResponse(c, new CrucibleError('shutting_down', 'the service is not ready'))));
+  for (const path of ['/ready', '/readyz']) {
+    app.get(path, (c) => (opts.ready?.() ?? true ? c.json({ status: 'ready' })
+      : errorResponse(c, new CrucibleError('shutting_down', 'the service is not ready'))));
+  }
 
   openaiRoutes(app, api, readJson);
   foundryRoutes(app, api, readJson);

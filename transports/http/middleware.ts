@@ -1,21 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
+import type { Decision, Principal, RequestLike } from '../../agent/identity/identity.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import { errorResponse } from './errors.js';
 
 /** What the HTTP adapter needs from the agent's surroundings; all optional for bare tests. */
 export interface HttpHooks {
-  /** True when the presented key is accepted (or no keys are configured). */
-  checkKey?: (key: string | undefined) => boolean;
+  /** The identity layer (agent/identity): a principal or a refusal for each request. None: no authentication. */
+  identity?: { decide(req: RequestLike): Promise<Decision> };
+  /** Called for each refused request, with the refusal's reason (for metrics and the audit log). */
+  onRefused?: (r: { requestId: string; method: string; path: string; reason: string; status: number; principal?: Principal }) => void;
   /** Called once per request when it ends. */
   onRequest?: (r: { requestId: string; method: string; route: string; status: number; durationMs: number }) => void;
-}
-
-/** The key from `Authorization: Bearer`, `api-key` or `X-API-KEY` (seed 001). */
-export function presentedKey(header: (name: string) => string | undefined): string | undefined {
-  const auth = header('authorization');
-  if (auth && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, '').trim();
-  return header('api-key') ?? header('x-api-key');
 }
 
 export function requestIds(hooks: HttpHooks): MiddlewareHandler {
@@ -34,16 +30,33 @@ export function requestIds(hooks: HttpHooks): MiddlewareHandler {
   };
 }
 
-/** Every route but /health requires a key once keys are configured. */
+/** The caller, as the identity layer decided (the local user when no authentication is configured). */
+export function principalOf(c: Context): Principal | undefined {
+  return c.get('principal') as Principal | undefined;
+}
+
+/**
+ * A thin caller of the identity layer: every request gets a principal or the contract's refusal.
+ * On /api/v1 the control plane's envelope (`Unauthorized` / `Forbidden` with the code in
+ * `details`), elsewhere OpenAI's.
+ */
 export function auth(hooks: HttpHooks): MiddlewareHandler {
   return async (c, next) => {
-    if (!hooks.checkKey || c.req.path === '/health') return next();
-    if (!hooks.checkKey(presentedKey((n) => c.req.header(n)))) {
-      c.header('www-authenticate', 'Bearer');
-      return errorResponse(c, new CrucibleError('unauthorized',
-        'a valid API key is required: send Authorization: Bearer <key>, api-key: <key> or X-API-KEY: <key>'));
+    if (!hooks.identity) return next();
+    const d = await hooks.identity.decide({ method: c.req.method, path: c.req.path, header: (n) => c.req.header(n) });
+    if ('principal' in d) {
+      c.set('principal', d.principal);
+      return next();
     }
-    return next();
+    const { error, wwwAuthenticate, reason } = d.refusal;
+    hooks.onRefused?.({ requestId: c.get('requestId') as string, method: c.req.method, path: c.req.path, reason, status: error.status });
+    if (wwwAuthenticate) c.header('www-authenticate', wwwAuthenticate);
+    if (c.req.path.startsWith('/api/v1/')) {
+      if (error.retryAfter !== undefined) c.header('retry-after', String(error.retryAfter));
+      const type = error.status === 401 ? 'Unauthorized' : error.status === 403 ? 'Forbidden' : error.status === 400 ? 'ValidationError' : 'ServiceUnavailable';
+      return c.json({ error: type, message: error.message, details: { code: error.code } }, error.status as 400);
+    }
+    return errorResponse(c, error);
   };
 }
 

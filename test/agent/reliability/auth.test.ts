@@ -12,7 +12,7 @@ const chat = (url: string, headers: Record<string, string>) => fetch(`${url}/v1/
   method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(storyRequest({ max_tokens: 3 })),
 });
 
-t.test('with a keys file every endpoint but /health needs a key; rotation needs no restart', async (t) => {
+t.test('with a keys file every endpoint but the probes needs a key; rotation needs no restart', async (t) => {
   const keysHome = tempHome();
   t.teardown(() => rmSync(keysHome, { recursive: true, force: true }));
   const file = join(keysHome, 'keys.json');
@@ -22,15 +22,17 @@ t.test('with a keys file every endpoint but /health needs a key; rotation needs 
   t.match(keys.primaryKey.value, /^fndry-pk-[0-9a-f-]{36}$/);
   t.match(keys.secondaryKey.value, /^fndry-sk-[0-9a-f-]{36}$/);
 
-  t.equal((await fetch(`${svc.url}/health`)).status, 200, '/health stays open');
-  for (const path of ['/v1/models', '/openai/status', '/metrics', '/foundry/list', '/ready']) {
+  for (const path of ['/health', '/healthz', '/ready', '/readyz']) t.equal((await fetch(svc.url + path)).status, 200, `${path} stays open`);
+  for (const path of ['/v1/models', '/openai/status', '/metrics', '/foundry/list']) {
     const res = await fetch(svc.url + path);
     t.equal(res.status, 401, `${path} needs a key`);
-    t.match(await res.json(), { error: { code: 'unauthorized', type: 'authentication_error' } });
+    t.match(await res.json(), { error: { code: 'missing_credentials', type: 'authentication_error' } });
   }
   const none = await chat(svc.url, {});
   t.equal(none.status, 401);
-  t.equal((await chat(svc.url, { authorization: 'Bearer wrong' })).status, 401);
+  const wrong = await chat(svc.url, { authorization: 'Bearer wrong' });
+  t.equal(wrong.status, 401);
+  t.match(await wrong.json(), { error: { code: 'invalid_api_key', type: 'authentication_error' } });
   t.equal((await chat(svc.url, { authorization: `Bearer ${keys.primaryKey.value}` })).status, 200, 'Authorization: Bearer');
   t.equal((await chat(svc.url, { 'api-key': keys.secondaryKey.value })).status, 200, 'api-key');
   t.equal((await chat(svc.url, { 'x-api-key': keys.primaryKey.value })).status, 200, 'X-API-KEY');

@@ -1,0 +1,126 @@
+import { CrucibleError } from '../../protocol/errors.js';
+import { type Action, ROLES, allows, requiredAction } from './actions.js';
+import { classifyBearer } from './classify.js';
+import { OidcVerifier, TokenError } from './oidc.js';
+
+/** Who is calling, whatever the credential: handlers read this, never credential headers. */
+export interface Principal {
+  kind: 'local' | 'key' | 'jwt';
+  /** Never a secret: `local`, `admin:primary`, or the token's `oid` / `sub`. */
+  id: string;
+  /** Grants (actions, possibly with `*`). */
+  actions: string[];
+  /** Deployments the principal may use; `*` for all. */
+  deployments: string[];
+  /** Model id globs the principal may use; `*` for all. */
+  models: string[];
+  expiresAt: string | null;
+}
+
+/** The single-user default (nothing configured on loopback) and pipe clients: the local user. */
+export const LOCAL_PRINCIPAL: Principal = { kind: 'local', id: 'local', actions: ['*'], deployments: ['*'], models: ['*'], expiresAt: null };
+
+/** A refusal: the error, its WWW-Authenticate value (RFC 6750) and the reason for metrics. */
+export interface Refusal {
+  error: CrucibleError;
+  wwwAuthenticate?: string;
+  reason: string;
+}
+
+export type Decision = { principal: Principal; action: Action | 'public' | null } | { refusal: Refusal };
+
+export interface RequestLike {
+  method: string;
+  path: string;
+  header(name: string): string | undefined;
+}
+
+/** The admin keys (seed 003's pair and --api-keys): which one matched, or null. */
+export interface KeyChecker {
+  readonly enabled: boolean;
+  match(presented: string): string | null;
+}
+
+export interface IdentityOptions {
+  keys: KeyChecker;
+  oidc?: OidcVerifier;
+}
+
+const REALM = 'Bearer realm="crucible"';
+const quote = (s: string) => s.replace(/["\\]/g, '');
+
+function refuse(code: ConstructorParameters<typeof CrucibleError>[0], message: string, www?: string): { refusal: Refusal } {
+  return { refusal: { error: new CrucibleError(code, message), wwwAuthenticate: www, reason: code } };
+}
+
+/**
+ * The identity layer: credentials -> principal -> decision for one (method, path). Foundry's
+ * contract: public probes; 401 missing_credentials; 400 ambiguous_auth when two headers carry
+ * different values; 401 invalid_api_key / invalid_token; 403 insufficient_permissions.
+ */
+export class Identity {
+  constructor(private readonly opts: IdentityOptions) {}
+
+  /** Whether any authentication is configured; when not, every caller is the local user. */
+  get enabled(): boolean {
+    return this.opts.keys.enabled || this.opts.oidc !== undefined;
+  }
+
+  async decide(req: RequestLike): Promise<Decision> {
+    const action = requiredAction(req.method, req.path);
+    if (!this.enabled) return { principal: LOCAL_PRINCIPAL, action };
+    if (action === 'public') return { principal: { ...LOCAL_PRINCIPAL, kind: 'local', id: 'anonymous', actions: [] }, action };
+    const who = await this.authenticate(req);
+    if ('refusal' in who) return who;
+    const { principal } = who;
+    const need = action ?? '*';
+    if (!(need === '*' ? principal.actions.includes('*') : allows(principal.actions, need))) {
+      return refuse('insufficient_permissions',
+        action ? `this request needs the '${action}' action, which the caller is not granted` : 'this route is open only to admins',
+        `Bearer realm="crucible", error="insufficient_scope", scope="${action ?? '*'}"`);
+    }
+    return { principal, action };
+  }
+
+  async authenticate(req: RequestLike): Promise<{ principal: Principal } | { refusal: Refusal }> {
+    const auth = req.header('authorization')?.trim();
+    let bearer: string | undefined;
+    if (auth) {
+      const m = /^bearer\s+(.+)$/i.exec(auth);
+      if (!m) return refuse('missing_credentials', 'Authorization must use the Bearer scheme: Authorization: Bearer <key or token>', REALM);
+      bearer = m[1].trim();
+    }
+    const apiKey = req.header('api-key')?.trim() || undefined;
+    const xApiKey = req.header('x-api-key')?.trim() || undefined;
+    const presented = [bearer, apiKey, xApiKey].filter((v): v is string => v !== undefined && v !== '');
+    if (presented.length === 0) {
+      return refuse('missing_credentials', 'credentials are required: send Authorization: Bearer <key or token>, api-key: <key> or X-API-KEY: <key>', REALM);
+    }
+    if (presented.some((v) => v !== presented[0])) {
+      return refuse('ambiguous_auth', 'credentials were sent in more than one header with different values; send one');
+    }
+    const value = presented[0];
+    const kind = bearer !== undefined ? classifyBearer(value) : 'key';
+    if (kind === 'key') {
+      const id = this.opts.keys.enabled ? this.opts.keys.match(value) : null;
+      if (id === null) return refuse('invalid_api_key', 'the API key is not valid', `${REALM}, error="invalid_token", error_description="invalid API key"`);
+      return { principal: { kind: 'key', id: `admin:${id}`, actions: [...ROLES.admin], deployments: ['*'], models: ['*'], expiresAt: null } };
+    }
+    if (!this.opts.oidc) {
+      return refuse('invalid_token', 'tokens are not accepted here: no OpenID Connect issuer is configured (--oidc-issuer)',
+        `${REALM}, error="invalid_token", error_description="no issuer configured"`);
+    }
+    try {
+      const t = await this.opts.oidc.verify(value);
+      const actions = [...new Set(t.roles.flatMap((r) => ROLES[r] ?? []))];
+      return { principal: { kind: 'jwt', id: t.subject, actions, deployments: ['*'], models: ['*'], expiresAt: t.expiresAt } };
+    } catch (err) {
+      if (err instanceof TokenError && err.reason === 'invalid') {
+        return refuse('invalid_token', err.message, `${REALM}, error="invalid_token", error_description="${quote(err.message)}"`);
+      }
+      const e = new CrucibleError('identity_provider_unavailable', `the identity provider cannot be reached and no cached key verifies the token: ${(err as Error).message}`);
+      e.retryAfter = 30;
+      return { refusal: { error: e, reason: 'identity_provider_unavailable' } };
+    }
+  }
+}
