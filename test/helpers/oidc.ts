@@ -48,7 +48,7 @@ export class TestIssuer {
   }
 
   /** A signed token: `iss` this issuer, `exp` an hour from now unless the claims say otherwise (`exp: null` for none). */
-  async token(claims: JWTPayload & { exp?: number | null } = {}, opts: { kid?: string } = {}): Promise<string> {
+  async token(claims: Omit<JWTPayload, 'exp'> & { exp?: number | null } = {}, opts: { kid?: string } = {}): Promise<string> {
     const key = this.keys.get(opts.kid ?? 'k1')!;
     const now = Math.floor(Date.now() / 1000);
     const { exp, ...rest } = claims;
