@@ -16,6 +16,7 @@ import { ProxyRunner } from './external/proxy-runner.js';
 import { ExternalRegistrations } from './external/registrations.js';
 import { BUNDLED_MODELS, defaultPipeName, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
 import { KeyStore, readOrCreateKeys } from './keys.js';
+import { AuditLog, isManagement } from './identity/audit.js';
 import { Identity } from './identity/identity.js';
 import { OidcVerifier, parseRoleMap } from './identity/oidc.js';
 import { type Logger, createLogger } from './log.js';
@@ -83,6 +84,8 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   if (config.apiKeysFile) readOrCreateKeys(config.apiKeysFile);
   const keys = new KeyStore(config.apiKeysFile || null, staticKeys);
   const identity = new Identity({ keys, oidc: oidcOf(config) });
+  // No audit file in the single-user default (nothing configured): only with authentication.
+  const audit = identity.enabled ? new AuditLog(join(config.home, 'audit.log')) : undefined;
   if (!LOOPBACK.has(config.host) && !identity.enabled) {
     throw new Error(`refusing to listen on ${config.host} without API keys: set --api-keys-file, CRUCIBLE_API_KEYS or --oidc-issuer, or keep the default 127.0.0.1`);
   }
@@ -155,8 +158,17 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     corsOrigins: listOf(config.corsOrigins),
     allowedHosts: acceptedHosts(config),
     identity: identity.enabled ? identity : undefined,
+    audit: audit ? (limit) => audit.read(limit) : undefined,
+    onAllowed: (r) => {
+      if (!audit || !isManagement(r.action)) return;
+      audit.write({ requestId: r.requestId, actor: { kind: r.principal.kind, id: r.principal.id }, action: r.action ?? '*', resource: `${r.method} ${r.path}`, outcome: 'allowed', status: r.status });
+    },
     onRefused: (r) => {
       metrics.authFailures.inc({ reason: r.reason });
+      audit?.write({
+        requestId: r.requestId, actor: r.principal ? { kind: r.principal.kind, id: r.principal.id } : { kind: 'anonymous', id: '' },
+        action: r.action ?? '*', resource: `${r.method} ${r.path}`, outcome: 'refused', status: r.status, reason: r.reason,
+      });
       log.info({ requestId: r.requestId, method: r.method, route: r.path, status: r.status, reason: r.reason }, 'request refused');
     },
     metrics: async () => ({ contentType: metrics.contentType, body: await metrics.text() }),

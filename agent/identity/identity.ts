@@ -25,6 +25,9 @@ export interface Refusal {
   error: CrucibleError;
   wwwAuthenticate?: string;
   reason: string;
+  /** Who was refused, when authentication succeeded (403). */
+  principal?: Principal;
+  action?: string | null;
 }
 
 export type Decision = { principal: Principal; action: Action | 'public' | null } | { refusal: Refusal };
@@ -49,6 +52,10 @@ export interface IdentityOptions {
 const REALM = 'Bearer realm="crucible"';
 const quote = (s: string) => s.replace(/["\\]/g, '');
 
+function forbid(principal: Principal, action: string | null, message: string, www: string): { refusal: Refusal } {
+  return { refusal: { error: new CrucibleError('insufficient_permissions', message), wwwAuthenticate: www, reason: 'insufficient_permissions', principal, action } };
+}
+
 function refuse(code: ConstructorParameters<typeof CrucibleError>[0], message: string, www?: string): { refusal: Refusal } {
   return { refusal: { error: new CrucibleError(code, message), wwwAuthenticate: www, reason: code } };
 }
@@ -71,11 +78,11 @@ export class Identity {
     if (!this.enabled) return { principal: LOCAL_PRINCIPAL, action };
     if (action === 'public') return { principal: { ...LOCAL_PRINCIPAL, kind: 'local', id: 'anonymous', actions: [] }, action };
     const who = await this.authenticate(req);
-    if ('refusal' in who) return who;
+    if ('refusal' in who) return { refusal: { ...who.refusal, action } };
     const { principal } = who;
     const need = action ?? '*';
     if (!(need === '*' ? principal.actions.includes('*') : allows(principal.actions, need))) {
-      return refuse('insufficient_permissions',
+      return forbid(principal, action,
         action ? `this request needs the '${action}' action, which the caller is not granted` : 'this route is open only to admins',
         `Bearer realm="crucible", error="insufficient_scope", scope="${action ?? '*'}"`);
     }

@@ -23,6 +23,8 @@ export interface HttpOptions extends HttpHooks, BrowserPolicy {
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** The live-metrics feed's figures for GET /metrics/live. */
   liveMetrics?: () => Promise<MetricsSample>;
+  /** The newest audit records for GET /api/v1/audit (behind audit/read). */
+  audit?: (limit: number) => unknown[];
   /** Serve the web console at / (off unless asked for). */
   ui?: boolean;
 }
@@ -55,6 +57,10 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
       : errorResponse(c, new CrucibleError('shutting_down', 'the service is not ready'))));
   }
 
+  if (opts.audit) {
+    const audit = opts.audit;
+    app.get('/api/v1/audit', (c) => c.json({ value: audit(Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000)) }));
+  }
   openaiRoutes(app, api, readJson);
   foundryRoutes(app, api, readJson);
   predictRoutes(app, api, opts.maxImageBytes);

@@ -9,7 +9,9 @@ export interface HttpHooks {
   /** The identity layer (agent/identity): a principal or a refusal for each request. None: no authentication. */
   identity?: { decide(req: RequestLike): Promise<Decision> };
   /** Called for each refused request, with the refusal's reason (for metrics and the audit log). */
-  onRefused?: (r: { requestId: string; method: string; path: string; reason: string; status: number; principal?: Principal }) => void;
+  onRefused?: (r: { requestId: string; method: string; path: string; reason: string; status: number; principal?: Principal; action?: string | null }) => void;
+  /** Called when an authorized request ends, with the action it needed (for the audit log). */
+  onAllowed?: (r: { requestId: string; method: string; path: string; status: number; principal: Principal; action: string | null }) => void;
   /** Called once per request when it ends. */
   onRequest?: (r: { requestId: string; method: string; route: string; status: number; durationMs: number }) => void;
 }
@@ -44,12 +46,15 @@ export function auth(hooks: HttpHooks): MiddlewareHandler {
   return async (c, next) => {
     if (!hooks.identity) return next();
     const d = await hooks.identity.decide({ method: c.req.method, path: c.req.path, header: (n) => c.req.header(n) });
+    const requestId = c.get('requestId') as string;
     if ('principal' in d) {
       c.set('principal', d.principal);
-      return next();
+      await next();
+      hooks.onAllowed?.({ requestId, method: c.req.method, path: c.req.path, status: c.res.status, principal: d.principal, action: d.action });
+      return;
     }
-    const { error, wwwAuthenticate, reason } = d.refusal;
-    hooks.onRefused?.({ requestId: c.get('requestId') as string, method: c.req.method, path: c.req.path, reason, status: error.status });
+    const { error, wwwAuthenticate, reason, principal, action } = d.refusal;
+    hooks.onRefused?.({ requestId, method: c.req.method, path: c.req.path, reason, status: error.status, principal, action });
     if (wwwAuthenticate) c.header('www-authenticate', wwwAuthenticate);
     if (c.req.path.startsWith('/api/v1/')) {
       if (error.retryAfter !== undefined) c.header('retry-after', String(error.retryAfter));

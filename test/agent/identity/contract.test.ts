@@ -163,6 +163,32 @@ t.test('the authentication contract: keys, tokens, roles, probes', async (t) => 
     t.ok(await reader.chat.completions.create(storyRequest({ max_tokens: 2 }) as never).then(() => false, (e) => e instanceof OpenAI.PermissionDeniedError), 'PermissionDeniedError');
   });
 
+  t.test('the audit log: one record per management call, allowed and refused', async (t) => {
+    const admin = await tok({ roles: ['admin'], oid: 'oid-admin' }, { kid: 'k2' });
+    const reader = await tok({ roles: ['reader'], oid: 'oid-reader' }, { kid: 'k2' });
+    const file = join(svc.home, 'audit.log');
+    const before = readFileSync(file, 'utf8').split('\n').filter(Boolean).length;
+    t.equal((await call(svc.url, '/openai/unloadall', bearer(admin))).status, 200);
+    t.equal((await call(svc.url, '/openai/unloadall', bearer(reader))).status, 403);
+    t.equal((await call(svc.url, '/openai/unloadall', bearer('fndry-sk-wrong'))).status, 401);
+    t.equal((await call(svc.url, '/v1/models', bearer(admin))).status, 200, 'a read is not a management call');
+    t.equal((await call(svc.url, '/openai/unloadall', { 'x-api-key': key })).status, 200);
+    t.equal(statSync(file).mode & 0o777, 0o600, 'the audit file is private');
+    const records = readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(before).map((l) => JSON.parse(l));
+    t.match(records, [
+      { actor: { kind: 'jwt', id: 'oid-admin' }, action: 'models/write', resource: 'GET /openai/unloadall', outcome: 'allowed', status: 200, requestId: String, time: String },
+      { actor: { kind: 'jwt', id: 'oid-reader' }, action: 'models/write', outcome: 'refused', status: 403, reason: 'insufficient_permissions' },
+      { actor: { kind: 'anonymous' }, outcome: 'refused', status: 401, reason: 'invalid_api_key' },
+      { actor: { kind: 'key', id: 'admin:primary' }, outcome: 'allowed', status: 200 },
+    ]);
+    t.equal(records.length, 4, 'one record each');
+    const api = await call(svc.url, '/api/v1/audit?limit=2', bearer(admin));
+    t.equal(api.status, 200);
+    t.match(((await api.json()) as { value: unknown[] }).value, [{ actor: { id: 'admin:primary' } }, { reason: 'invalid_api_key' }], 'newest first');
+    const contributor = await tok({ roles: ['contributor'] }, { kid: 'k2' });
+    t.equal((await call(svc.url, '/api/v1/audit', bearer(contributor))).status, 403, 'audit/read is admins only');
+  });
+
   t.test('refusals are counted by reason; no credential reaches any file', async (t) => {
     const admin = await tok({ roles: ['admin'] }, { kid: 'k2' });
     const m = await (await call(svc.url, '/metrics', bearer(admin))).text();

@@ -6,7 +6,7 @@ import { createHttpApp } from '../../../transports/http/app.js';
 
 t.test('every registered route has an entry in the action table', async (t) => {
   // Only the route list is read: no handler runs, so the operations are never called.
-  const app = createHttpApp({} as CrucibleApi, { ui: true, metrics: async () => ({ contentType: 'text/plain', body: '' }), liveMetrics: async () => ({}) as never });
+  const app = createHttpApp({} as CrucibleApi, { ui: true, audit: () => [], metrics: async () => ({ contentType: 'text/plain', body: '' }), liveMetrics: async () => ({}) as never });
   const routes = app.routes.filter((r) => r.method !== 'ALL');
   t.ok(routes.length > 20, `${routes.length} routes`);
   const missing = routes.filter((r) => requiredAction(r.method, r.path.replace(/:\w+/g, 'x')) === null).map((r) => `${r.method} ${r.path}`);
