@@ -17,6 +17,7 @@ import { ExternalRegistrations } from './external/registrations.js';
 import { BUNDLED_MODELS, defaultPipeName, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
 import { KeyStore, readOrCreateKeys } from './keys.js';
 import { AuditLog, isManagement } from './identity/audit.js';
+import { AccessKeys } from './identity/access-keys.js';
 import { Identity } from './identity/identity.js';
 import { OidcVerifier, parseRoleMap } from './identity/oidc.js';
 import { type Logger, createLogger } from './log.js';
@@ -83,7 +84,8 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   const staticKeys = config.apiKeys.split(',').map((k) => k.trim()).filter(Boolean);
   if (config.apiKeysFile) readOrCreateKeys(config.apiKeysFile);
   const keys = new KeyStore(config.apiKeysFile || null, staticKeys);
-  const identity = new Identity({ keys, oidc: oidcOf(config) });
+  const accessKeys = new AccessKeys(join(config.home, 'access-keys.json'));
+  const identity = new Identity({ keys, oidc: oidcOf(config), accessKeys });
   // No audit file in the single-user default (nothing configured): only with authentication.
   const audit = identity.enabled ? new AuditLog(join(config.home, 'audit.log')) : undefined;
   if (!LOOPBACK.has(config.host) && !identity.enabled) {
@@ -159,6 +161,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     allowedHosts: acceptedHosts(config),
     identity: identity.enabled ? identity : undefined,
     audit: audit ? (limit) => audit.read(limit) : undefined,
+    accessKeys: identity.enabled ? accessKeys : undefined,
     onAllowed: (r) => {
       if (!audit || !isManagement(r.action)) return;
       audit.write({ requestId: r.requestId, actor: { kind: r.principal.kind, id: r.principal.id }, action: r.action ?? '*', resource: `${r.method} ${r.path}`, outcome: 'allowed', status: r.status });

@@ -1,5 +1,6 @@
 import { CrucibleError } from '../../protocol/errors.js';
 import { type Action, ROLES, allows, requiredAction } from './actions.js';
+import { type AccessKeys, globMatches } from './access-keys.js';
 import { classifyBearer } from './classify.js';
 import { OidcVerifier, TokenError } from './oidc.js';
 
@@ -47,6 +48,8 @@ export interface KeyChecker {
 export interface IdentityOptions {
   keys: KeyChecker;
   oidc?: OidcVerifier;
+  /** Scoped access keys (POST /api/v1/keys); consulted when authentication is on. */
+  accessKeys?: AccessKeys;
 }
 
 const REALM = 'Bearer realm="crucible"';
@@ -65,6 +68,38 @@ function refuse(code: ConstructorParameters<typeof CrucibleError>[0], message: s
  * contract: public probes; 401 missing_credentials; 400 ambiguous_auth when two headers carry
  * different values; 401 invalid_api_key / invalid_token; 403 insufficient_permissions.
  */
+/** Whether a principal may use a model (by the name the request gives). */
+export function modelAllowed(principal: Principal, model: string): boolean {
+  return principal.models.some((g) => g === '*' || globMatches(g, model));
+}
+
+/** A 403 for a model outside the principal's globs. */
+export function modelRefusal(principal: Principal, model: string): Refusal {
+  return forbid(principal, null, `the caller may not use model '${model}'`, 'Bearer realm="crucible", error="insufficient_scope"').refusal;
+}
+
+/** The model a route names in its path (load, unload, describe, delete), if any. */
+export function modelOfPath(path: string): string | undefined {
+  const m = /^\/(?:openai\/load|openai\/unload|v1\/models|openai\/models)\/([^/]+)\/?$/.exec(path);
+  return m ? decodeURIComponent(m[1]) : undefined;
+}
+
+/** Routes whose JSON body names the model used. */
+export const MODEL_BODY_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/chat/completions/tokenizer/encode/count', '/v1/predict', '/openai/download']);
+
+/** A model listing (`{data: [...]}` or an array) cut to what the principal may use. */
+export function filterModelList(principal: Principal, body: unknown): unknown {
+  const keep = (m: unknown) => {
+    const o = m as { id?: unknown; name?: unknown; alias?: unknown };
+    return [o?.id, o?.name, o?.alias].some((n) => typeof n === 'string' && modelAllowed(principal, n));
+  };
+  if (Array.isArray(body)) return body.filter(keep);
+  if (body && typeof body === 'object' && Array.isArray((body as { data?: unknown }).data)) {
+    return { ...body, data: (body as { data: unknown[] }).data.filter(keep) };
+  }
+  return body;
+}
+
 export class Identity {
   constructor(private readonly opts: IdentityOptions) {}
 
@@ -110,6 +145,13 @@ export class Identity {
     const kind = bearer !== undefined ? classifyBearer(value) : 'key';
     if (kind === 'key') {
       const id = this.opts.keys.enabled ? this.opts.keys.match(value) : null;
+      const scoped = id === null ? this.opts.accessKeys?.match(value) ?? null : null;
+      if (scoped) {
+        if (scoped.expiresAt !== null && Date.parse(scoped.expiresAt) <= Date.now()) {
+          return refuse('expired_api_key', `the API key expired at ${scoped.expiresAt}`, `${REALM}, error="invalid_token", error_description="expired API key"`);
+        }
+        return { principal: { kind: 'key', id: `key:${scoped.id}`, actions: scoped.actions, deployments: scoped.deployments, models: scoped.models, expiresAt: scoped.expiresAt } };
+      }
       if (id === null) return refuse('invalid_api_key', 'the API key is not valid', `${REALM}, error="invalid_token", error_description="invalid API key"`);
       return { principal: { kind: 'key', id: `admin:${id}`, actions: [...ROLES.admin], deployments: ['*'], models: ['*'], expiresAt: null } };
     }

@@ -5,6 +5,7 @@ import { MAX_BODY_BYTES, errorResponse, readJson as readBody } from './errors.js
 import type { MetricsSample } from '../../protocol/metrics-feed.js';
 import { consoleRoutes, metricsFeedRoutes } from './console-routes.js';
 import { foundryRoutes } from './foundry-routes.js';
+import { type IdentityRouteOptions, identityRoutes } from './identity-routes.js';
 import { type BrowserPolicy, type HttpHooks, auth, browserGuard, requestIds } from './middleware.js';
 import { openaiRoutes } from './openai-routes.js';
 import { predictRoutes } from './predict-routes.js';
@@ -14,7 +15,7 @@ import { predictRoutes } from './predict-routes.js';
  * of the agent and writes the result. It holds no state and touches no model. One route file per
  * surface: OpenAI's, Foundry's management API, predictive models.
  */
-export interface HttpOptions extends HttpHooks, BrowserPolicy {
+export interface HttpOptions extends HttpHooks, BrowserPolicy, IdentityRouteOptions {
   ready?: () => boolean;
   maxBodyBytes?: number;
   /** Largest encoded image per /v1/predict item. */
@@ -23,8 +24,6 @@ export interface HttpOptions extends HttpHooks, BrowserPolicy {
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** The live-metrics feed's figures for GET /metrics/live. */
   liveMetrics?: () => Promise<MetricsSample>;
-  /** The newest audit records for GET /api/v1/audit (behind audit/read). */
-  audit?: (limit: number) => unknown[];
   /** Serve the web console at / (off unless asked for). */
   ui?: boolean;
 }
@@ -57,10 +56,7 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
       : errorResponse(c, new CrucibleError('shutting_down', 'the service is not ready'))));
   }
 
-  if (opts.audit) {
-    const audit = opts.audit;
-    app.get('/api/v1/audit', (c) => c.json({ value: audit(Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000)) }));
-  }
+  identityRoutes(app, opts, readJson);
   openaiRoutes(app, api, readJson);
   foundryRoutes(app, api, readJson);
   predictRoutes(app, api, opts.maxImageBytes);

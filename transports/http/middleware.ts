@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
-import type { Decision, Principal, RequestLike } from '../../agent/identity/identity.js';
+import {
+  type Decision, MODEL_BODY_ROUTES, type Principal, type Refusal, type RequestLike, filterModelList, modelAllowed, modelOfPath, modelRefusal,
+} from '../../agent/identity/identity.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import { errorResponse } from './errors.js';
 
@@ -47,13 +49,42 @@ export function auth(hooks: HttpHooks): MiddlewareHandler {
     if (!hooks.identity) return next();
     const d = await hooks.identity.decide({ method: c.req.method, path: c.req.path, header: (n) => c.req.header(n) });
     const requestId = c.get('requestId') as string;
+    const limited = 'principal' in d && !d.principal.models.includes('*') ? await modelScope(c, d.principal) : null;
+    if (limited) return refused(c, hooks, requestId, limited);
     if ('principal' in d) {
       c.set('principal', d.principal);
       await next();
+      if (!d.principal.models.includes('*') && c.req.method === 'GET' && ['/v1/models', '/openai/models', '/openai/loadedmodels'].includes(c.req.path)
+        && c.res.status === 200 && !c.res.headers.has('x-hono-already-sent')) {
+        c.res = new Response(JSON.stringify(filterModelList(d.principal, await c.res.json())), { status: 200, headers: c.res.headers });
+      }
       hooks.onAllowed?.({ requestId, method: c.req.method, path: c.req.path, status: c.res.status, principal: d.principal, action: d.action });
       return;
     }
-    const { error, wwwAuthenticate, reason, principal, action } = d.refusal;
+    return refused(c, hooks, requestId, d.refusal);
+  };
+}
+
+/** For a principal limited to some models: the refusal when the request names another one. */
+async function modelScope(c: Context, principal: Principal): Promise<Refusal | null> {
+  let model = modelOfPath(c.req.path);
+  if (model === undefined && c.req.method === 'POST' && MODEL_BODY_ROUTES.has(c.req.path)
+    && Number(c.req.header('content-length') ?? 0) <= 64 * 2 ** 20) {
+    try {
+      // Hono caches the body: the handler reads the same bytes again.
+      const body = JSON.parse(new TextDecoder().decode(await c.req.arrayBuffer())) as { model?: unknown };
+      model = typeof body?.model === 'string' ? body.model : '';
+    } catch {
+      return null; // the handler reports the bad body
+    }
+  }
+  if (model === undefined || modelAllowed(principal, model)) return null;
+  return modelRefusal(principal, model || '(the default model)');
+}
+
+function refused(c: Context, hooks: HttpHooks, requestId: string, refusal: Refusal): Response {
+  {
+    const { error, wwwAuthenticate, reason, principal, action } = refusal;
     hooks.onRefused?.({ requestId, method: c.req.method, path: c.req.path, reason, status: error.status, principal, action });
     if (wwwAuthenticate) c.header('www-authenticate', wwwAuthenticate);
     if (c.req.path.startsWith('/api/v1/')) {
@@ -62,7 +93,7 @@ export function auth(hooks: HttpHooks): MiddlewareHandler {
       return c.json({ error: type, message: error.message, details: { code: error.code } }, error.status as 400);
     }
     return errorResponse(c, error);
-  };
+  }
 }
 
 /**
