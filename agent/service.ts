@@ -85,7 +85,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   if (config.apiKeysFile) readOrCreateKeys(config.apiKeysFile);
   const keys = new KeyStore(config.apiKeysFile || null, staticKeys);
   const accessKeys = new AccessKeys(join(config.home, 'access-keys.json'));
-  const identity = new Identity({ keys, oidc: oidcOf(config), accessKeys });
+  const identity = new Identity({ keys, oidc: oidcOf(config), accessKeys, failureLimit: config.authFailureLimit });
   // No audit file in the single-user default (nothing configured): only with authentication.
   const audit = identity.enabled ? new AuditLog(join(config.home, 'audit.log')) : undefined;
   if (!LOOPBACK.has(config.host) && !identity.enabled) {

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   invalid_token: { status: 401, type: 'authentication_error' },
   insufficient_permissions: { status: 403, type: 'permission_error' },
   identity_provider_unavailable: { status: 503, type: 'server_error' },
+  too_many_auth_failures: { status: 429, type: 'rate_limit_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },

@@ -36,6 +36,8 @@ export type Decision = { principal: Principal; action: Action | 'public' | null 
 export interface RequestLike {
   method: string;
   path: string;
+  /** The client's address, for the failed-authentication limit. */
+  address?: string;
   header(name: string): string | undefined;
 }
 
@@ -50,6 +52,8 @@ export interface IdentityOptions {
   oidc?: OidcVerifier;
   /** Scoped access keys (POST /api/v1/keys); consulted when authentication is on. */
   accessKeys?: AccessKeys;
+  /** Failed authentications per client address per minute before 429 (0: no limit). */
+  failureLimit?: number;
 }
 
 const REALM = 'Bearer realm="crucible"';
@@ -100,8 +104,33 @@ export function filterModelList(principal: Principal, body: unknown): unknown {
   return body;
 }
 
+const WINDOW_MS = 60_000;
+
 export class Identity {
+  /** Failed authentications per address in the current minute-long window. */
+  private failures = new Map<string, { since: number; count: number }>();
+
   constructor(private readonly opts: IdentityOptions) {}
+
+  /** Seconds until the address may try again, when it is over the failure limit. */
+  private blocked(address: string | undefined): number | null {
+    const limit = this.opts.failureLimit ?? 0;
+    if (!limit || !address) return null;
+    const f = this.failures.get(address);
+    if (!f) return null;
+    const left = f.since + WINDOW_MS - Date.now();
+    if (left <= 0) { this.failures.delete(address); return null; }
+    return f.count >= limit ? Math.ceil(left / 1000) : null;
+  }
+
+  private failed(address: string | undefined): void {
+    if (!this.opts.failureLimit || !address) return;
+    const now = Date.now();
+    const f = this.failures.get(address);
+    if (!f || now - f.since >= WINDOW_MS) this.failures.set(address, { since: now, count: 1 });
+    else f.count++;
+    if (this.failures.size > 10_000) for (const [a, v] of this.failures) if (now - v.since >= WINDOW_MS) this.failures.delete(a);
+  }
 
   /** Whether any authentication is configured; when not, every caller is the local user. */
   get enabled(): boolean {
@@ -112,8 +141,17 @@ export class Identity {
     const action = requiredAction(req.method, req.path);
     if (!this.enabled) return { principal: LOCAL_PRINCIPAL, action };
     if (action === 'public') return { principal: { ...LOCAL_PRINCIPAL, kind: 'local', id: 'anonymous', actions: [] }, action };
+    const wait = this.blocked(req.address);
+    if (wait !== null) {
+      const e = new CrucibleError('too_many_auth_failures', `too many failed authentications from this address; retry in ${wait} s`);
+      e.retryAfter = wait;
+      return { refusal: { error: e, reason: 'too_many_auth_failures', action } };
+    }
     const who = await this.authenticate(req);
-    if ('refusal' in who) return { refusal: { ...who.refusal, action } };
+    if ('refusal' in who) {
+      if (who.refusal.error.status === 401) this.failed(req.address);
+      return { refusal: { ...who.refusal, action } };
+    }
     const { principal } = who;
     const need = action ?? '*';
     if (!(need === '*' ? principal.actions.includes('*') : allows(principal.actions, need))) {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import {
   type Decision, MODEL_BODY_ROUTES, type Principal, type Refusal, type RequestLike, filterModelList, modelAllowed, modelOfPath, modelRefusal,
@@ -47,7 +48,7 @@ export function principalOf(c: Context): Principal | undefined {
 export function auth(hooks: HttpHooks): MiddlewareHandler {
   return async (c, next) => {
     if (!hooks.identity) return next();
-    const d = await hooks.identity.decide({ method: c.req.method, path: c.req.path, header: (n) => c.req.header(n) });
+    const d = await hooks.identity.decide({ method: c.req.method, path: c.req.path, header: (n) => c.req.header(n), address: clientAddress(c) });
     const requestId = c.get('requestId') as string;
     const limited = 'principal' in d && !d.principal.models.includes('*') ? await modelScope(c, d.principal) : null;
     if (limited) return refused(c, hooks, requestId, limited);
@@ -63,6 +64,14 @@ export function auth(hooks: HttpHooks): MiddlewareHandler {
     }
     return refused(c, hooks, requestId, d.refusal);
   };
+}
+
+function clientAddress(c: Context): string | undefined {
+  try {
+    return getConnInfo(c).remote.address;
+  } catch {
+    return undefined; // not served by @hono/node-server (app.request in tests)
+  }
 }
 
 /** For a principal limited to some models: the refusal when the request names another one. */
@@ -89,7 +98,7 @@ function refused(c: Context, hooks: HttpHooks, requestId: string, refusal: Refus
     if (wwwAuthenticate) c.header('www-authenticate', wwwAuthenticate);
     if (c.req.path.startsWith('/api/v1/')) {
       if (error.retryAfter !== undefined) c.header('retry-after', String(error.retryAfter));
-      const type = error.status === 401 ? 'Unauthorized' : error.status === 403 ? 'Forbidden' : error.status === 400 ? 'ValidationError' : 'ServiceUnavailable';
+      const type = ({ 400: 'ValidationError', 401: 'Unauthorized', 403: 'Forbidden', 429: 'TooManyRequests' } as Record<number, string>)[error.status] ?? 'ServiceUnavailable';
       return c.json({ error: type, message: error.message, details: { code: error.code } }, error.status as 400);
     }
     return errorResponse(c, error);

@@ -95,3 +95,15 @@ t.test('scoped, expiring access keys: created through the API, stored as digests
     t.same(secrets.filter((s) => files.some((f) => f.includes(s))), [], 'no access key secret on disk');
   });
 });
+
+t.test('failed authentications are limited per client address', async (t) => {
+  const svc = await startTestService(t, ['--api-keys', 'the-right-key', '--auth-failure-limit', '3']);
+  for (let i = 0; i < 3; i++) t.equal((await req(svc.url, '/v1/models', `wrong-${i}`)).status, 401);
+  const limited = await req(svc.url, '/v1/models', 'wrong-again');
+  t.equal(limited.status, 429);
+  t.ok(Number(limited.headers.get('retry-after')) > 0, 'Retry-After');
+  t.match(await limited.json(), { error: { code: 'too_many_auth_failures' } });
+  t.equal((await fetch(`${svc.url}/healthz`)).status, 200, 'probes stay open');
+  const m = await (await fetch(`${svc.url}/health`)).status;
+  t.equal(m, 200, 'the agent is up');
+});
