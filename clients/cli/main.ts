@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CrucibleError } from '../../protocol/errors.js';
 import { closeClient, connect, defaultHome } from '../typescript/connect.js';
-import { serviceKeys, serviceLogs } from './admin-commands.js';
+import { accessKeysCommand, serviceKeys, serviceLogs } from './admin-commands.js';
 import { modelRun } from './chat-command.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
 import { modelOptimize } from './optimize-command.js';
@@ -19,6 +19,9 @@ const HELP = `Usage: crucible [--home DIR] <command>
   service keys show               the API keys (seed 003 format), creating the keys file if needed
   service keys rotate primary|secondary   replace one key; the agent picks it up without a restart
   service logs [--lines N] [--follow]     the agent's structured log
+  keys create [--preset invoke] [--model 'phi-4*'] [--expires 30d] [--actions A,B] [--name N]
+                                  a scoped access key (shown once) from the running agent
+  keys list | keys revoke <id>    scoped access keys (no secrets) / revoke one
   model list                      the catalog, with what is cached
   model download <alias|id>       download a catalog model with a progress bar
   model load <name> [--ttl S] [--ep EP] [--variant V]
@@ -55,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
       'block-size': { type: 'string' }, 'accuracy-level': { type: 'string' }, 'min-agreement': { type: 'string' }, lines: { type: 'string' }, follow: { type: 'boolean' },
       'api-keys-file': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
       'ignore-eos': { type: 'boolean' },
+      preset: { type: 'string' }, model: { type: 'string', multiple: true }, expires: { type: 'string' }, name: { type: 'string' }, actions: { type: 'string' },
     },
     allowPositionals: true,
     strict: false,
@@ -74,6 +78,11 @@ async function main(argv: string[]): Promise<number> {
     case 'service status': return serviceStatus(home);
     case 'service stop': return serviceStop(home);
     case 'service keys': return serviceKeys(home, rest, values['api-keys-file'] as string | undefined);
+    case 'keys create': case 'keys list': case 'keys revoke':
+      return accessKeysCommand(home, [action, ...rest], {
+        preset: values.preset as string | undefined, models: values.model as string[] | undefined, actions: values.actions as string | undefined,
+        expires: values.expires as string | undefined, name: values.name as string | undefined, apiKeysFile: values['api-keys-file'] as string | undefined,
+      });
     case 'service logs': return serviceLogs(home, Number(values.lines ?? 50), Boolean(values.follow));
     case 'service ps': return withClient(home, async (c) => {
       const rows = (await c.modelInfo()).filter((m) => m.state !== 'cached');

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { crucible } from '../../helpers/run.js';
 import { startTestService, storyRequest, tempHome } from '../../helpers/service.js';
 
 const req = (url: string, path: string, key: string, method = 'GET', body?: unknown) => fetch(url + path, {
@@ -106,4 +107,24 @@ t.test('failed authentications are limited per client address', async (t) => {
   t.equal((await fetch(`${svc.url}/healthz`)).status, 200, 'probes stay open');
   const m = await (await fetch(`${svc.url}/health`)).status;
   t.equal(m, 200, 'the agent is up');
+});
+
+t.test('crucible keys create / list / revoke against the running agent', async (t) => {
+  const dir = tempHome();
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const svc = await startTestService(t, ['--api-keys-file', join(dir, 'keys.json')]);
+  const made = await crucible(svc.home, 'keys', 'create', '--preset', 'invoke', '--model', 'stories*', '--model', 'tiny*', '--expires', '30d', '--name', 'ci');
+  t.equal(made.status, 0, made.stderr);
+  const k = JSON.parse(made.stdout);
+  t.match(k, { key: /^crucible-ak-/, models: ['stories*', 'tiny*'], name: 'ci' });
+  const days = (Date.parse(k.expiresAt) - Date.now()) / 86400_000;
+  t.ok(days > 29 && days <= 30, 'expires in 30 days');
+  t.equal((await req(svc.url, '/v1/chat/completions', k.key, 'POST', storyRequest({ max_tokens: 2 }))).status, 200);
+  const listed = await crucible(svc.home, 'keys', 'list');
+  t.equal(listed.status, 0);
+  t.notOk(listed.stdout.includes(k.key), 'no secret in the list');
+  t.match(JSON.parse(listed.stdout), [{ id: k.id }]);
+  t.equal((await crucible(svc.home, 'keys', 'revoke', k.id)).status, 0);
+  t.equal((await req(svc.url, '/v1/models', k.key)).status, 401, 'revoked');
+  t.equal((await crucible(svc.home, 'keys', 'create', '--preset', 'bogus')).status, 1);
 });
