@@ -19,7 +19,7 @@ import { KeyStore, readOrCreateKeys } from './keys.js';
 import { AuditLog, isManagement } from './identity/audit.js';
 import { AccessKeys } from './identity/access-keys.js';
 import { Identity } from './identity/identity.js';
-import { OidcVerifier, parseRoleMap } from './identity/oidc.js';
+import type { OidcVerifier } from './identity/oidc.js';
 import { type Logger, createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { PiscinaRunner, type Runner } from './model-runner.js';
@@ -64,8 +64,9 @@ function settingsFor(entry: ModelEntry, config: Config) {
 }
 
 /** The OpenID Connect verifier the flags ask for, or none. */
-function oidcOf(config: Config): OidcVerifier | undefined {
+async function oidcOf(config: Config): Promise<OidcVerifier | undefined> {
   if (!config.oidcIssuer) return undefined;
+  const { OidcVerifier, parseRoleMap } = await import('./identity/oidc.js');
   const audiences = listOf(config.oidcAudience);
   if (audiences.length === 0) throw new Error('--oidc-issuer needs --oidc-audience: a token for another service must not pass here');
   return new OidcVerifier({
@@ -85,7 +86,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   if (config.apiKeysFile) readOrCreateKeys(config.apiKeysFile);
   const keys = new KeyStore(config.apiKeysFile || null, staticKeys);
   const accessKeys = new AccessKeys(join(config.home, 'access-keys.json'));
-  const identity = new Identity({ keys, oidc: oidcOf(config), accessKeys, failureLimit: config.authFailureLimit });
+  const identity = new Identity({ keys, oidc: await oidcOf(config), accessKeys, failureLimit: config.authFailureLimit });
   // No audit file in the single-user default (nothing configured): only with authentication.
   const audit = identity.enabled ? new AuditLog(join(config.home, 'audit.log')) : undefined;
   if (!LOOPBACK.has(config.host) && !identity.enabled) {

@@ -2,7 +2,9 @@ import { CrucibleError } from '../../protocol/errors.js';
 import { type Action, ROLES, allows, requiredAction } from './actions.js';
 import { type AccessKeys, globMatches } from './access-keys.js';
 import { classifyBearer } from './classify.js';
-import { OidcVerifier, TokenError } from './oidc.js';
+// Types only: `jose` loads when an issuer is configured, not in the single-user default.
+import type { OidcVerifier } from './oidc.js';
+import { TokenError } from './token-error.js';
 
 /** Who is calling, whatever the credential: handlers read this, never credential headers. */
 export interface Principal {

@@ -3,6 +3,7 @@ import {
   type JWTPayload, type JWTVerifyGetKey, createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify,
 } from 'jose';
 import { ROLES, isRole } from './actions.js';
+import { TokenError } from './token-error.js';
 
 /** RS, PS and ES only: never HS (a shared secret) nor `none`. */
 export const TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'];
@@ -22,12 +23,6 @@ export interface OidcOptions {
   assignmentsFile?: string;
 }
 
-/** Why a token was refused: `invalid` (401) or `unavailable` (the identity provider, 503). */
-export class TokenError extends Error {
-  constructor(readonly reason: 'invalid' | 'unavailable', message: string) {
-    super(message);
-  }
-}
 
 export interface VerifiedToken {
   subject: string;

@@ -234,6 +234,10 @@ t.test('with nothing configured on loopback there is no authentication', async (
   const svc = await startTestService(t);
   t.equal((await chat(svc.url, {})).status, 200);
   t.equal((await call(svc.url, '/openai/unloadall')).status, 200);
+  const { existsSync } = await import('node:fs');
+  t.notOk(existsSync(join(svc.home, 'audit.log')), 'no audit file');
+  t.notOk(existsSync(join(svc.home, 'access-keys.json')));
+  t.equal((await call(svc.url, '/api/v1/keys')).status, 404, 'no key management without authentication');
 });
 
 t.test('--oidc-issuer without --oidc-audience is refused at start', async (t) => {
