@@ -55,3 +55,39 @@ t.test('Bearer values are classified by shape', async (t) => {
   t.equal(classifyBearer('a.b.c'), 'key', 'not JSON');
   t.equal(classifyBearer('sk-local-123'), 'key');
 });
+
+t.test('encoded and odd paths are judged as the router sees them', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { KeyStore } = await import('../../../agent/keys.js');
+  const { AccessKeys } = await import('../../../agent/identity/access-keys.js');
+  const { Identity, LOCAL_PRINCIPAL } = await import('../../../agent/identity/identity.js');
+  const dir = mkdtempSync(join(tmpdir(), 'cru-id-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const accessKeys = new AccessKeys(join(dir, 'access-keys.json'));
+  const { secret } = accessKeys.create({ preset: 'invoke', models: ['stories*'] }, LOCAL_PRINCIPAL);
+  const identity = new Identity({ keys: new KeyStore(null, ['admin-key']), accessKeys });
+  // The operations are never reached when the identity layer refuses; a 500 would mean it did not.
+  const app = createHttpApp({} as CrucibleApi, { identity });
+  const get = (path: string) => app.request(path, { headers: { authorization: `Bearer ${secret}` } });
+  for (const path of ['/openai/%6Coad/stories260k', '/openai/load/stories260k', '/%6Fpenai/unloadall', '/v1/%6Dodels/pp-ocrv4', '/openai/unloadall/', '//openai/unloadall']) {
+    const r = await get(path);
+    t.ok(r.status === 403 || r.status === 404, `${path}: ${r.status}`);
+  }
+});
+
+t.test('the audit file rotates by size and stays private', async (t) => {
+  const { mkdtempSync, rmSync, statSync, existsSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { AuditLog } = await import('../../../agent/identity/audit.js');
+  const dir = mkdtempSync(join(tmpdir(), 'cru-audit-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const log = new AuditLog(join(dir, 'audit.log'), 1000);
+  for (let i = 0; i < 20; i++) log.write({ requestId: `r${i}`, actor: { kind: 'key', id: 'admin:primary' }, action: 'models/write', resource: 'GET /openai/unloadall', outcome: 'allowed', status: 200 });
+  t.ok(existsSync(join(dir, 'audit.log.1')), 'rotated');
+  t.ok(statSync(join(dir, 'audit.log')).size <= 1000);
+  t.equal(statSync(join(dir, 'audit.log')).mode & 0o777, 0o600);
+  t.equal(log.read(1)[0].requestId, 'r19', 'newest first');
+});
