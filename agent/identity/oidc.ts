@@ -69,6 +69,10 @@ export class OidcVerifier {
         throw new TokenError('unavailable', `the identity provider's discovery document could not be read (${(err as Error).message})`);
       }
       if (typeof doc.jwks_uri !== 'string') throw new TokenError('unavailable', 'the discovery document has no jwks_uri');
+      const strip = (u: unknown) => String(u).replace(/\/+$/, '');
+      if (strip(doc.issuer) !== strip(this.opts.issuer)) {
+        throw new TokenError('unavailable', `the discovery document names issuer '${String(doc.issuer)}', not '${this.opts.issuer}'`);
+      }
       this.keys = createRemoteJWKSet(new URL(doc.jwks_uri), {
         cooldownDuration: (this.opts.jwksCooldownSec ?? 30) * 1000,
         timeoutDuration: 5000,

@@ -57,7 +57,9 @@ export function auth(hooks: HttpHooks): MiddlewareHandler {
       await next();
       if (!d.principal.models.includes('*') && c.req.method === 'GET' && ['/v1/models', '/openai/models', '/openai/loadedmodels'].includes(c.req.path)
         && c.res.status === 200 && !c.res.headers.has('x-hono-already-sent')) {
-        c.res = new Response(JSON.stringify(filterModelList(d.principal, await c.res.json())), { status: 200, headers: c.res.headers });
+        const headers = new Headers(c.res.headers);
+        headers.delete('content-length');
+        c.res = new Response(JSON.stringify(filterModelList(d.principal, await c.res.json())), { status: 200, headers });
       }
       hooks.onAllowed?.({ requestId, method: c.req.method, path: c.req.path, status: c.res.status, principal: d.principal, action: d.action });
       return;
