@@ -32,6 +32,8 @@ export const OPTIONS = {
   maxImageBytes: { flag: 'max-image-bytes', env: 'CRUCIBLE_MAX_IMAGE_BYTES', type: 'int', default: 16 * 1024 * 1024, help: 'Largest encoded image per /v1/predict item' },
   logLevel: { flag: 'log-level', env: 'CRUCIBLE_LOG_LEVEL', type: 'string', default: 'info', help: 'debug, info, warn or error' },
   logPrompts: { flag: 'log-prompts', env: 'CRUCIBLE_LOG_PROMPTS', type: 'string', default: '', help: 'Set to 1 to include prompt and completion text in debug logs' },
+  http: { flag: 'http', env: 'CRUCIBLE_HTTP', type: 'string', default: '1', help: 'Set to 0 to serve the pipe alone, with no TCP port (a private agent)' },
+  exitOnStdinClose: { flag: 'exit-on-stdin-close', env: 'CRUCIBLE_EXIT_ON_STDIN_CLOSE', type: 'string', default: '', help: 'Set to 1 to stop when standard input closes: a child agent that ends with its parent' },
   pipe: { flag: 'pipe', env: 'CRUCIBLE_PIPE', type: 'string', default: '', help: 'Pipe path; empty: <home>/crucible.sock (\\\\.\\pipe\\crucible-<user> on Windows)' },
 } as const;
 
