@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CrucibleError } from '../../../protocol/errors.js';
@@ -82,6 +82,7 @@ export async function connectOrStart<C>(tryConnect: () => Promise<C | null>, opt
 async function spawnAgent<C>(tryConnect: () => Promise<C | null>, opts: StartOptions, deadline: number): Promise<C> {
   const logFile = agentLogPath(opts.home);
   const log = openSync(logFile, 'a');
+  const offset = fstatSync(log).size;
   const child = spawn(process.execPath, [AGENT_MAIN, '--home', opts.home, ...(opts.agentArgs ?? [])], { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
   child.unref();
@@ -96,7 +97,8 @@ async function spawnAgent<C>(tryConnect: () => Promise<C | null>, opts: StartOpt
   }
   const tail = (() => {
     try {
-      return readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n');
+      // What this start wrote: its first lines carry the reason (then come usage or a stack).
+      return readFileSync(logFile).subarray(offset).toString('utf8').trim().split('\n').slice(0, 8).join('\n');
     } catch {
       return '';
     }
