@@ -142,9 +142,10 @@ export class CrucibleManager implements AsyncDisposable {
   static async create(opts: CreateOptions = {}): Promise<CrucibleManager> {
     const base = defaultHome();
     const home = opts.home ?? join(base, 'apps', opts.appName ?? 'default');
-    const args = ['--home', home, '--log-level', opts.logLevel ?? 'info', ...(opts.catalogUrl ? ['--catalog-url', opts.catalogUrl] : []), ...(opts.agentArgs ?? [])];
+    const modelsDir = opts.modelCacheDir ?? (opts.home ? join(home, 'cache', 'models') : join(base, 'cache', 'models'));
+    const args = ['--home', home, '--models-dir', modelsDir, '--log-level', opts.logLevel ?? 'info',
+      ...(opts.catalogUrl ? ['--catalog-url', opts.catalogUrl] : []), ...(opts.agentArgs ?? [])];
     const config = loadConfig(args, {});
-    config.modelsDir = opts.modelCacheDir ?? (opts.home ? join(home, 'cache', 'models') : join(base, 'cache', 'models'));
     const core = await createAgent(config, { logToStderr: false });
     const mgr = new CrucibleManager(new EmbeddedClient(core.agent), 'embedded', false, core, null, undefined);
     core.ready = true;
