@@ -4,6 +4,7 @@ import { CrucibleError } from '../../../protocol/errors.js';
 import type { ModelInfo } from '../../../protocol/models.js';
 import { stripVersion, versionOf } from '../../../protocol/validate.js';
 import type { AgentClient } from '../connect.js';
+import { abortable } from './abortable.js';
 import { type CallOptions, ChatClient, type ChatSettings, PredictClient } from './chat-client.js';
 
 /** One concrete build of a model: an id in the catalog or the cache. */
@@ -74,40 +75,39 @@ export class Model {
     return this;
   }
 
-  async isCached(_opts: CallOptions = {}): Promise<boolean> {
-    return (await this.client.cachedModels()).includes(this.id);
+  async isCached(opts: CallOptions = {}): Promise<boolean> {
+    return (await abortable(this.client.cachedModels(), opts.signal)).includes(this.id);
   }
 
-  async isLoaded(_opts: CallOptions = {}): Promise<boolean> {
-    return (await this.client.loadedModels()).includes(this.id);
+  async isLoaded(opts: CallOptions = {}): Promise<boolean> {
+    return (await abortable(this.client.loadedModels(), opts.signal)).includes(this.id);
   }
 
   /** Downloads the selected variant into the cache; returns at once when it is cached. */
   async download(opts: DownloadOptions = {}): Promise<void> {
-    opts.signal?.throwIfAborted();
-    if (await this.isCached()) return;
+    if (await this.isCached(opts)) return;
     await this.client.download(this.id, opts.onProgress && ((p) => opts.onProgress!(p.percent ?? 0, p)), opts.signal);
     this.markCached(true);
   }
 
+  /** Loads the selected variant; an aborted signal stops the wait (the agent still finishes the load). */
   async load(opts: CallOptions & { ttl?: number; ep?: string } = {}): Promise<void> {
-    opts.signal?.throwIfAborted();
-    await this.client.load(this.id, { ttl: opts.ttl, ep: opts.ep });
+    await abortable(this.client.load(this.id, { ttl: opts.ttl, ep: opts.ep }), opts.signal);
   }
 
   async unload(opts: CallOptions & { force?: boolean } = {}): Promise<void> {
-    await this.client.unload(this.id, opts.force ?? false);
+    await abortable(this.client.unload(this.id, opts.force ?? false), opts.signal);
   }
 
   /** Deletes the selected variant from the cache (`force` unloads it first). */
   async removeFromCache(opts: CallOptions & { force?: boolean } = {}): Promise<void> {
-    await this.client.removeModel(this.id, opts.force ?? false);
+    await abortable(this.client.removeModel(this.id, opts.force ?? false), opts.signal);
     this.markCached(false);
   }
 
   /** Where the selected variant's files are (it must be cached). */
-  async path(_opts: CallOptions = {}): Promise<string> {
-    const row = (await this.client.modelInfo()).find((m) => m.id === this.id);
+  async path(opts: CallOptions = {}): Promise<string> {
+    const row = (await abortable(this.client.modelInfo(), opts.signal)).find((m) => m.id === this.id);
     if (!row) throw new CrucibleError('model_not_found', `'${this.id}' is not in the cache; download it first`, 'model');
     return row.path;
   }
@@ -121,8 +121,8 @@ export class Model {
   }
 
   /** The newest version of this model in the catalog. */
-  getLatestVersion(): Promise<ModelVariant> {
-    return this.catalog.getLatestVersion(this);
+  getLatestVersion(opts: CallOptions = {}): Promise<ModelVariant> {
+    return this.catalog.getLatestVersion(this, opts);
   }
 
   private markCached(cached: boolean): void {
@@ -137,8 +137,8 @@ const deviceOf = (provider: string): string => (provider === 'cpu' ? 'CPU' : pro
 export class Catalog {
   constructor(private readonly client: AgentClient) {}
 
-  private async snapshot(): Promise<Snapshot> {
-    const [listing, info, status] = await Promise.all([this.client.catalog(), this.client.modelInfo(), this.client.status()]);
+  private async snapshot(signal?: AbortSignal): Promise<Snapshot> {
+    const [listing, info, status] = await abortable(Promise.all([this.client.catalog(), this.client.modelInfo(), this.client.status()]), signal);
     const providers = status.executionProviders ?? ['cpu'];
     const cached = new Set(info.map((m) => m.id));
     const variants: ModelVariant[] = listing.map((e) => {
@@ -174,8 +174,8 @@ export class Catalog {
   }
 
   /** One Model per alias, each with its variants and selection. */
-  async listModels(_opts: CallOptions = {}): Promise<Model[]> {
-    const s = await this.snapshot();
+  async listModels(opts: CallOptions = {}): Promise<Model[]> {
+    const s = await this.snapshot(opts.signal);
     const aliases = [...new Set(s.variants.map((v) => v.alias))];
     return aliases.map((a) => this.group(s, a));
   }
@@ -188,7 +188,7 @@ export class Catalog {
   async getModel(aliasOrId: string, opts: CallOptions & { device?: string } = {}): Promise<Model> {
     const found = await this.findModel(aliasOrId, opts);
     if (found) return found;
-    const s = await this.snapshot();
+    const s = await this.snapshot(opts.signal);
     const names = [...new Set(s.variants.flatMap((v) => [v.alias, v.id]))];
     const suggestions = closest(aliasOrId, names);
     const device = opts.device ? ` for device '${opts.device}'` : '';
@@ -198,7 +198,7 @@ export class Catalog {
 
   /** As getModel, but undefined when nothing matches. */
   async findModel(aliasOrId: string, opts: CallOptions & { device?: string } = {}): Promise<Model | undefined> {
-    const s = await this.snapshot();
+    const s = await this.snapshot(opts.signal);
     const n = aliasOrId.toLowerCase();
     const byId = s.variants.find((v) => v.id.toLowerCase() === n) ?? pickVariant(s.variants.filter((v) => v.id.includes(':')), aliasOrId, s.providers);
     const byAlias = s.variants.filter((v) => v.alias.toLowerCase() === n);
@@ -214,26 +214,26 @@ export class Catalog {
     return undefined;
   }
 
-  async getModelVariant(id: string, _opts: CallOptions = {}): Promise<ModelVariant> {
-    const v = (await this.snapshot()).variants.find((x) => x.id.toLowerCase() === id.toLowerCase());
+  async getModelVariant(id: string, opts: CallOptions = {}): Promise<ModelVariant> {
+    const v = (await this.snapshot(opts.signal)).variants.find((x) => x.id.toLowerCase() === id.toLowerCase());
     if (!v) throw new CrucibleError('model_not_found', `no variant '${id}' in the catalog or the cache`, 'id');
     return v;
   }
 
-  async getCachedModels(_opts: CallOptions = {}): Promise<ModelVariant[]> {
-    return (await this.snapshot()).variants.filter((v) => v.cached);
+  async getCachedModels(opts: CallOptions = {}): Promise<ModelVariant[]> {
+    return (await this.snapshot(opts.signal)).variants.filter((v) => v.cached);
   }
 
-  async getLoadedModels(_opts: CallOptions = {}): Promise<ModelVariant[]> {
-    const s = await this.snapshot();
+  async getLoadedModels(opts: CallOptions = {}): Promise<ModelVariant[]> {
+    const s = await this.snapshot(opts.signal);
     const loaded = new Set(s.info.filter((m) => m.state === 'loaded').map((m) => m.id));
     return s.variants.filter((v) => loaded.has(v.id));
   }
 
   /** The variant with the highest version among those that share the model's name without version and provider. */
-  async getLatestVersion(model: Model | ModelVariant | string, _opts: CallOptions = {}): Promise<ModelVariant> {
+  async getLatestVersion(model: Model | ModelVariant | string, opts: CallOptions = {}): Promise<ModelVariant> {
     const id = typeof model === 'string' ? model : model.id;
-    const s = await this.snapshot();
+    const s = await this.snapshot(opts.signal);
     const base = stripVersion(id).toLowerCase();
     const same = s.variants.filter((v) => stripVersion(v.id).toLowerCase() === base);
     if (same.length === 0) throw new CrucibleError('model_not_found', `no variant '${id}' in the catalog or the cache`, 'model');

@@ -1,6 +1,7 @@
 import type { ChatCompletion, ChatCompletionChunk } from '../../../protocol/chat.js';
 import type { PredictResponse } from '../../../protocol/predict.js';
 import type { AgentClient } from '../connect.js';
+import { abortable } from './abortable.js';
 
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool' | string;
@@ -72,8 +73,8 @@ export class ChatClient {
     yield* this.client.chatStream(this.body(messages, settings), signal);
   }
 
-  async countTokens(messages: ChatMessage[], _opts: CallOptions = {}): Promise<number> {
-    return (await this.client.countTokens({ model: this.modelId, messages })).tokenCount;
+  async countTokens(messages: ChatMessage[], opts: CallOptions = {}): Promise<number> {
+    return (await abortable(this.client.countTokens({ model: this.modelId, messages }), opts.signal)).tokenCount;
   }
 }
 

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'nod
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { CrucibleManager } from '../../../clients/typescript/sdk/index.js';
+import { renderText } from '../../helpers/images.js';
 import { GREEDY, STORIES_ID, tempHome } from '../../helpers/service.js';
 
 /** This process's listening sockets, from /proc: TCP ports and Unix socket paths. */
@@ -49,6 +50,12 @@ t.test('embedded mode opens no port and no socket unless asked', async (t) => {
   t.notOk(existsSync(join(home, 'service.json')), 'nothing published');
   t.notOk(existsSync(join(home, 'crucible.sock')), 'no socket file');
   t.throws(() => mgr.openAIConfig(), { message: /startWebService/ });
+  await t.rejects(model.isLoaded({ signal: AbortSignal.abort() }), { code: 'cancelled' }, 'an aborted signal stops a call');
+
+  // A predictive model through the same object model.
+  const ocr = await mgr.catalog.getModel('pp-ocrv4');
+  const read = await ocr.getPredictClient().predict([{ contentType: 'image/png', data: await renderText(['Meet at 10:30']) }]);
+  t.match(read.predictions[0], { text: /Meet at 10:30/ }, 'OCR reads the rendered text');
 
   // The same Hono app, on demand, serving the official openai client.
   const urls = await mgr.startWebService();
@@ -64,6 +71,10 @@ t.test('embedded mode opens no port and no socket unless asked', async (t) => {
     streamed += c.choices[0]?.delta?.content ?? '';
   }
   t.equal(streamed, text);
+  const viaUrl = await CrucibleManager.connect({ url: urls[0] });
+  t.equal(viaUrl.mode, 'http', 'connect({url}) reaches the web service');
+  t.equal((await viaUrl.catalog.getModel('stories260k')).id, STORIES_ID);
+  await viaUrl.close();
   await mgr.stopWebService();
   t.same(listening(), before, 'the port is closed again');
   t.same(mgr.urls, []);
