@@ -55,13 +55,16 @@ export interface AgentCore {
   pipeName: string;
   /** `GET /ready` answers ready while true. */
   ready: boolean;
-  /** Serves the HTTP app on host:port (0 picks a free port); resolves with its URL. */
+  /** Serves the HTTP app on host:port (0 picks a free port); resolves with its URL. Closed by close() if still open. */
   listenHttp(host: string, port: number): Promise<Listener & { url: string; port: number }>;
-  /** Serves the pipe protocol on a socket (or Windows named pipe). */
+  /** Serves the pipe protocol on a socket (or Windows named pipe). Closed by close() if still open. */
   listenPipe(name: string): Promise<Listener>;
   /** Writes service.json with the current endpoints and pipe, so that other processes find the agent. */
   publish(): void;
-  /** Removes service.json (when it is ours), ends requests in flight, stops the workers, releases the home. */
+  /**
+   * Removes service.json (when it is ours), ends requests in flight, closes the listeners, stops
+   * the workers and releases the home. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -171,6 +174,20 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
     },
   });
 
+  const open = new Set<Listener>();
+  /** A listener the core closes on close(), unless its owner closed it first. */
+  const track = <L extends Listener>(l: L): L => {
+    const close = l.close.bind(l);
+    let closed: Promise<void> | null = null;
+    open.add(l);
+    l.close = () => {
+      open.delete(l);
+      closed ??= close();
+      return closed;
+    };
+    return l;
+  };
+  let closing: Promise<void> | null = null;
   const core: AgentCore = {
     agent, registry, metrics, log, config, endpoints: [], pipeName: '', ready: false,
     async listenHttp(host, port) {
@@ -179,16 +196,16 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
         s.once('error', reject);
       });
       const bound = (server.address() as AddressInfo).port;
-      return {
+      return track({
         url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`,
         port: bound,
         close: () => new Promise<void>((r) => {
           server.close(() => r());
           (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
         }),
-      };
+      });
     },
-    listenPipe: (name) => startPipeServer(name, agent, {
+    listenPipe: async (name) => track(await startPipeServer(name, agent, {
       onRequest: (r) => {
         metrics.pipeRequests.inc({ op: r.op, outcome: r.code ?? r.outcome });
         log[r.code === 'internal_error' ? 'error' : 'debug']({ op: r.op, outcome: r.outcome, code: r.code, durationMs: r.durationMs }, 'pipe request');
@@ -196,7 +213,7 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
       onConnection: (event, detail) => {
         if (event === 'protocol_error') log.warn({ detail }, 'pipe protocol error; connection closed');
       },
-    }),
+    })),
     publish() {
       writeServiceFile(config.home, {
         pid: process.pid, version: SERVICE_VERSION, protocolVersion: PROTOCOL_VERSION, endpoints: core.endpoints, pipeName: core.pipeName,
@@ -204,14 +221,18 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
         ...(config.apiKeysFile ? { apiKeysFile: config.apiKeysFile } : {}),
       });
     },
-    async close() {
-      core.ready = false;
-      removeServiceFile(config.home);
-      // In-flight requests end with shutting_down before their workers go away.
-      agent.stopAll();
-      await new Promise((r) => setTimeout(r, 50));
-      await registry.close();
-      releaseHome();
+    close() {
+      closing ??= (async () => {
+        core.ready = false;
+        removeServiceFile(config.home);
+        // In-flight requests end with shutting_down before their workers go away.
+        agent.stopAll();
+        await new Promise((r) => setTimeout(r, 50));
+        await Promise.all([...open].map((l) => l.close()));
+        await registry.close();
+        releaseHome();
+      })();
+      return closing;
     },
   };
   return core;
@@ -221,21 +242,17 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
 export async function startService(config: Config, opts: { logToStderr?: boolean } = {}): Promise<RunningService> {
   const core = await createAgent(config, opts);
   const { agent, registry, metrics, log } = core;
-  const listeners: Listener[] = [];
   let url = '';
   let port = 0;
   try {
     core.pipeName = config.pipe || defaultPipeName(config.home);
-    listeners.push(await core.listenPipe(core.pipeName));
+    await core.listenPipe(core.pipeName);
     // --http 0: a private agent on its socket alone (the Python SDK's Manager.create).
     if (config.http !== '0') {
-      const http = await core.listenHttp(config.host, config.port);
-      listeners.push(http);
-      ({ url, port } = http);
+      ({ url, port } = await core.listenHttp(config.host, config.port));
       core.endpoints = [url];
     }
   } catch (err) {
-    await Promise.all(listeners.map((l) => l.close()));
     await core.close();
     throw err;
   }
@@ -243,19 +260,13 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   core.ready = true;
   log.info({ url, pipeName: core.pipeName, modelsDir: config.modelsDir }, 'crucible started');
 
-  let closing: Promise<void> | null = null;
+  let stopped: Promise<void> | null = null;
   const close = () => {
-    closing ??= (async () => {
-      core.ready = false;
-      removeServiceFile(config.home);
-      agent.stopAll();
-      await new Promise((r) => setTimeout(r, 50));
-      await Promise.all(listeners.map((l) => l.close()));
-      await core.close();
+    stopped ??= core.close().then(() => {
       log.info('crucible stopped');
       log.flush?.();
-    })();
-    return closing;
+    });
+    return stopped;
   };
   return { agent, registry, metrics, log, url, port, pipeName: core.pipeName, close };
 }

@@ -207,8 +207,7 @@ export class CrucibleManager implements AsyncDisposable {
       closeClient(this.client);
       return;
     }
-    await this.web?.close();
-    await this.pipe?.close();
+    // The core closes the listeners after ending the requests in flight.
     await this.core.close();
   }
 
