@@ -95,6 +95,25 @@ t.test('Manager.create: a private agent with no TCP port, ending with its parent
   t.ok(await until(() => !alive(agentPid), 15_000), 'and exits when its parent dies');
 });
 
+t.test('Manager.connect(auto_start=True) from 4 threads starts one shared agent', async (t) => {
+  const home = tempHome('cru-py-auto-');
+  let pid = 0;
+  t.teardown(async () => {
+    if (pid && alive(pid)) {
+      process.kill(pid, 'SIGTERM');
+      await until(() => !alive(pid), 15_000);
+    }
+    rmSync(home, { recursive: true, force: true });
+  });
+  const r = await python([join(HERE, 'sdk_create.py'), home, 'autostart']);
+  t.equal(r.status, 0, r.stderr);
+  const results = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { started: boolean; mode: string; pid: number }[];
+  pid = results[0].pid;
+  t.equal(results.filter((x) => x.started).length, 1, 'one thread started it');
+  t.ok(results.every((x) => x.pid === pid && x.mode === 'pipe'), 'all four reach the same agent over the pipe');
+  t.ok(alive(pid), 'the shared agent outlives the Python process');
+});
+
 t.test('the package installs with pip from the repository', async (t) => {
   const target = mkdtempSync(join(tmpdir(), 'cru-pip-'));
   t.teardown(() => rmSync(target, { recursive: true, force: true }));

@@ -1,7 +1,8 @@
 """Manager.create and AsyncManager.create: a private agent on a private socket, no TCP port.
 
-usage: sdk_create.py HOME        prints what it saw as JSON
-       sdk_create.py HOME hold   creates one, prints the agent's pid, then waits (to be killed)
+usage: sdk_create.py HOME            prints what it saw as JSON
+       sdk_create.py HOME hold       creates one, prints the agent's pid, then waits (to be killed)
+       sdk_create.py HOME autostart  4 threads Manager.connect(auto_start=True) at once; prints JSON
 """
 import asyncio
 import json
@@ -81,7 +82,21 @@ def main(home):
 
 if __name__ == "__main__":
     home = sys.argv[1]
-    if len(sys.argv) > 2 and sys.argv[2] == "hold":
+    if len(sys.argv) > 2 and sys.argv[2] == "autostart":
+        import threading
+        results = [None] * 4
+
+        def one(i):
+            m = Manager.connect(home=home, auto_start=True)
+            results[i] = {"started": m.started, "mode": m.mode, "pid": m.transport.request("status")["pid"]}
+            m.close()
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        print(json.dumps(results))
+    elif len(sys.argv) > 2 and sys.argv[2] == "hold":
         mgr = Manager.create(app_name="held", home=home)
         print(mgr.pid, flush=True)
         time.sleep(600)
