@@ -28,14 +28,14 @@ const alive = (pid: number) => {
 t.test("seed 004's flow with the sync and the async Python manager", async (t) => {
   const cat = await startVariantCatalog();
   t.teardown(() => cat.close());
-  for (const mode of ['sync', 'async'] as const) {
-    t.test(mode, async (t) => {
+  for (const [mode, transport] of [['sync', 'pipe'], ['async', 'pipe'], ['sync', 'http'], ['async', 'http']] as const) {
+    t.test(`${mode} over the ${transport}`, async (t) => {
       const svc = await startTestService(t, ['--catalog-url', cat.catalogUrl]);
       linkEndless(svc.config.modelsDir);
-      const r = await python([join(HERE, 'sdk_flow.py'), mode, svc.home]);
+      const r = await python([join(HERE, 'sdk_flow.py'), mode, svc.home, transport]);
       t.equal(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-      t.equal(out.mode, 'pipe');
+      t.equal(out.mode, transport);
       t.same(out.variants, ['tiny-cuda-gpu:1', 'tiny-generic-cpu:1']);
       t.same(out.runnable, { 'tiny-generic-cpu:1': true, 'tiny-cuda-gpu:1': false });
       t.same(out.selection, ['tiny-generic-cpu:1', 'device'], 'the variant the agent itself would pick, and why');

@@ -1,6 +1,6 @@
 """Seed 004's flow through the Python SDK against a running agent; prints what it saw as JSON.
 
-usage: sdk_flow.py sync|async HOME
+usage: sdk_flow.py sync|async HOME [pipe|http]
 The agent's catalog has `tiny` (a slow CPU variant and a CUDA one); `endless` is in its cache.
 """
 import asyncio
@@ -45,8 +45,8 @@ def wait_idle(transport):
     return False
 
 
-def run_sync(home):
-    with Manager.connect(home=home) as mgr:
+def run_sync(home, transport):
+    with Manager.connect(home=home, transport=transport) as mgr:
         out["mode"] = mgr.mode
         models_dir = mgr.transport.request("status")["modelDirPath"]
         tiny = next(m for m in mgr.catalog.list_models() if m.alias == "tiny")
@@ -107,8 +107,8 @@ def run_sync(home):
         out["unloaded"] = not model.is_loaded()
 
 
-async def run_async(home):
-    async with await AsyncManager.connect(home=home) as mgr:
+async def run_async(home, transport):
+    async with await AsyncManager.connect(home=home, transport=transport) as mgr:
         out["mode"] = mgr.mode
         models_dir = (await asyncio.to_thread(mgr.transport.request, "status"))["modelDirPath"]
         tiny = next(m for m in await mgr.catalog.list_models() if m.alias == "tiny")
@@ -188,8 +188,9 @@ async def run_async(home):
 
 if __name__ == "__main__":
     mode, home = sys.argv[1], sys.argv[2]
+    transport = sys.argv[3] if len(sys.argv) > 3 else "auto"
     if mode == "sync":
-        run_sync(home)
+        run_sync(home, transport)
     else:
-        asyncio.run(run_async(home))
+        asyncio.run(run_async(home, transport))
     print(json.dumps(out))

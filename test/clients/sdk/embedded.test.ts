@@ -80,6 +80,13 @@ t.test('embedded mode opens no port and no socket unless asked', async (t) => {
   t.same(mgr.urls, []);
 });
 
+t.test("the package exports the SDK as 'crucible' and 'crucible/sdk'", async (t) => {
+  // Specifiers through variables: resolved by Node from package.json's exports at run time.
+  const [main, sdk] = ['crucible', 'crucible/sdk'];
+  t.equal((await import(main)).CrucibleManager, CrucibleManager);
+  t.equal((await import(sdk)).CrucibleManager, CrucibleManager);
+});
+
 t.test('one embedded agent per home; share publishes it for connect()', async (t) => {
   const home = tempHome('cru-share-');
   t.teardown(() => rmSync(home, { recursive: true, force: true }));
