@@ -258,7 +258,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   }
   core.publish();
   core.ready = true;
-  log.info({ url, pipeName: core.pipeName, modelsDir: config.modelsDir }, 'crucible started');
+  log.info({ url, pipeName: core.pipeName, modelsDir: config.modelsDir, auth: Boolean(config.apiKeysFile || config.apiKeys.trim()) }, 'crucible started');
 
   let stopped: Promise<void> | null = null;
   const close = () => {

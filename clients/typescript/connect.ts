@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { ServiceFile } from '../../protocol/models.js';
 import { HttpClient } from './http-client.js';
-import { PipeClient } from './pipe-client.js';
-
 import type { EmbeddedClient } from './embedded-client.js';
+import { PipeClient } from './pipe-client.js';
 
 export type CrucibleClient = PipeClient | HttpClient;
 /** What the SDK drives: an agent over the pipe, over HTTP, or in this process. One set of calls. */
