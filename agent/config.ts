@@ -34,11 +34,14 @@ export const OPTIONS = {
   logLevel: { flag: 'log-level', env: 'CRUCIBLE_LOG_LEVEL', type: 'string', default: 'info', help: 'debug, info, warn or error' },
   logPrompts: { flag: 'log-prompts', env: 'CRUCIBLE_LOG_PROMPTS', type: 'string', default: '', help: 'Set to 1 to include prompt and completion text in debug logs' },
   ui: { flag: 'ui', env: 'CRUCIBLE_UI', type: 'string', default: '1', help: 'Serve the web console at / on the HTTP port (0, or --no-ui, turns it off)' },
+  http: { flag: 'http', env: 'CRUCIBLE_HTTP', type: 'string', default: '1', help: 'Set to 0 to serve the pipe alone, with no TCP port (a private agent)' },
+  exitOnStdinClose: { flag: 'exit-on-stdin-close', env: 'CRUCIBLE_EXIT_ON_STDIN_CLOSE', type: 'string', default: '', help: 'Set to 1 to stop when standard input closes: a child agent that ends with its parent' },
+  modelsDir: { flag: 'models-dir', env: 'CRUCIBLE_MODELS_DIR', type: 'string', default: '', help: 'Model cache folder; empty: <home>/cache/models' },
   pipe: { flag: 'pipe', env: 'CRUCIBLE_PIPE', type: 'string', default: '', help: 'Pipe path; empty: <home>/crucible.sock (\\\\.\\pipe\\crucible-<user> on Windows)' },
 } as const;
 
 type Spec = typeof OPTIONS;
-export type Config = { [K in keyof Spec]: Spec[K]['type'] extends 'int' ? number : string } & { modelsDir: string };
+export type Config = { [K in keyof Spec]: Spec[K]['type'] extends 'int' ? number : string };
 
 export function usage(): string {
   return Object.values(OPTIONS)
@@ -66,7 +69,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
       out[key] = raw;
     }
   }
-  const config = out as Omit<Config, 'modelsDir'>;
+  const config = out as Config;
   if (config.replicas < 1) throw new Error('--replicas must be at least 1');
   if (config.maxBatch < 1) throw new Error('--max-batch must be at least 1');
   if (config.prefillChunk < 1) throw new Error('--prefill-chunk must be at least 1');
@@ -76,7 +79,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (config.requestTimeout < 1) throw new Error('--request-timeout must be at least 1');
   if (!['0', '1'].includes(config.ui)) throw new Error(`--ui must be 0 or 1, got '${config.ui}'`);
   if (!['debug', 'info', 'warn', 'error'].includes(config.logLevel)) throw new Error(`--log-level must be debug, info, warn or error, got '${config.logLevel}'`);
-  return { ...config, modelsDir: join(config.home, 'cache', 'models') } as Config;
+  return { ...config, modelsDir: config.modelsDir || join(config.home, 'cache', 'models') };
 }
 
 /** A comma-separated list flag as its entries; `none` is the empty list. */

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-/** The `crucible` command. Commands that talk to the agent go through the shared client. */
+/** The `crucible` command. Commands that talk to the agent go through the SDK (CrucibleManager.connect). */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CrucibleError } from '../../protocol/errors.js';
-import { closeClient, connect, defaultHome } from '../typescript/connect.js';
+import { type AgentClient, defaultHome } from '../typescript/connect.js';
+import { CrucibleManager } from '../typescript/sdk/index.js';
 import { serviceKeys, serviceLogs } from './admin-commands.js';
 import { modelRun } from './chat-command.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
@@ -37,12 +38,12 @@ const HELP = `Usage: crucible [--home DIR] <command>
 
 Agent options: see 'npm start -- --help'.`;
 
-async function withClient<T>(home: string, fn: (c: Awaited<ReturnType<typeof connect>>) => Promise<T>): Promise<T> {
-  const client = await connect({ home });
+async function withClient<T>(home: string, fn: (c: AgentClient) => Promise<T>): Promise<T> {
+  const mgr = await CrucibleManager.connect({ home });
   try {
-    return await fn(client);
+    return await fn(mgr.client);
   } finally {
-    closeClient(client);
+    await mgr.close();
   }
 }
 
