@@ -45,7 +45,8 @@ export function removeServiceFile(home: string, pid = process.pid): void {
   if (current && current.pid === pid) rmSync(serviceFilePath(home), { force: true });
 }
 
-const alive = (pid: number): boolean => {
+/** Whether a process still runs (one owned by another user counts). */
+export const processAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;
@@ -53,6 +54,7 @@ const alive = (pid: number): boolean => {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 };
+
 
 /**
  * Claims the home for this process's agent: `<home>/agent.lock` holds its pid. One agent per home
@@ -73,7 +75,7 @@ export function lockHome(home: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && alive(owner)) {
+      if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) {
         const who = owner === process.pid ? 'this process already runs' : `process ${owner} runs`;
         throw new CrucibleError('home_in_use', `${who} an agent on ${home} (${file}); close it first, connect to it, or use another home`);
       }

@@ -3,19 +3,12 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync, writeF
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CrucibleError } from '../../../protocol/errors.js';
+import { processAlive as alive } from '../../../agent/home.js';
 
 const AGENT_MAIN = fileURLToPath(new URL('../../../agent/main.js', import.meta.url));
 
 export const agentLogPath = (home: string) => join(home, 'agent.log');
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve, reject) => {
   const timer = setTimeout(resolve, ms);

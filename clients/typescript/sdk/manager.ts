@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../../agent/config.js';
-import { defaultPipeName } from '../../../agent/home.js';
+import { defaultPipeName, processAlive as alive } from '../../../agent/home.js';
 import { type AgentCore, type Listener, createAgent } from '../../../agent/service.js';
 import { CrucibleError } from '../../../protocol/errors.js';
 import type { ServiceFile } from '../../../protocol/models.js';
@@ -43,14 +43,6 @@ export interface CreateOptions {
   agentArgs?: string[];
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 function readService(home: string): ServiceFile | null {
   try {
