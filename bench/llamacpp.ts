@@ -10,7 +10,7 @@ import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from '
 import { readModelSpec } from '../workers/engine/model-spec.js';
 import { Engine } from '../workers/engine/engine.js';
 import { spmVocab, writeGguf } from './gguf.js';
-import type { Sample } from './stats.js';
+import { type Figure, type Sample, repeat, summarise } from './stats.js';
 
 /** A token's bytes as text pieces spell them: `▁` is a space, `<0xNN>` one byte. */
 export const pieceBytes = (piece: string): number[] => {
@@ -36,7 +36,7 @@ export async function loadLlamaCpp(modelDir: string, { threads, parallel = 8, gg
   const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
   // F32 caches, as Crucible keeps them; the whole trained context for each sequence.
   const contextOptions = {
-    contextSize: spec.contextLength, threads: { ideal: threads, min: threads }, flashAttention: false,
+    contextSize: spec.contextLength, threads, flashAttention: false,
     experimentalKvCacheKeyType: 'F32' as const, experimentalKvCacheValueType: 'F32' as const,
   };
   const one = await model.createContext({ ...contextOptions, sequences: 1 });
@@ -103,20 +103,24 @@ export async function loadLlamaCpp(modelDir: string, { threads, parallel = 8, gg
 
 export type LlamaCpp = Awaited<ReturnType<typeof loadLlamaCpp>>;
 
-/** Crucible's engine in this process: the bytes of each of the first `tokens` greedy tokens of raw `prompt`. */
-export async function crucibleGreedyBytes(modelDir: string, threads: number, prompt: string, tokens: number): Promise<number[][]> {
+/** Crucible's engine in this process: the bytes of each of the first `tokens` greedy tokens of each raw prompt. */
+export async function crucibleGreedyBytes(modelDir: string, threads: number, prompts: string[], tokens: number): Promise<number[][][]> {
   const engine = await Engine.create({ modelDir, executionProvider: 'cpu', intraOpThreads: threads, maxBatch: 8, prefillChunk: 128 });
   try {
-    const out: number[][] = [];
-    await engine.generate({
-      text: prompt, messages: [],
-      sampling: { temperature: 0, topP: 1, topK: 0, presencePenalty: 0, frequencyPenalty: 0, maxTokens: tokens, stop: [], ignoreEos: true, logprobs: 0 },
-      cancel: new SharedArrayBuffer(4),
-      emit: (e) => {
-        if (e.type === 'logprobs') for (const entry of e.entries) out.push(entry.bytes ?? []);
-      },
-    });
-    return out;
+    const all: number[][][] = [];
+    for (const prompt of prompts) {
+      const out: number[][] = [];
+      await engine.generate({
+        text: prompt, messages: [],
+        sampling: { temperature: 0, topP: 1, topK: 0, presencePenalty: 0, frequencyPenalty: 0, maxTokens: tokens, stop: [], ignoreEos: true, logprobs: 0 },
+        cancel: new SharedArrayBuffer(4),
+        emit: (e) => {
+          if (e.type === 'logprobs') for (const entry of e.entries) out.push(entry.bytes ?? []);
+        },
+      });
+      all.push(out);
+    }
+    return all;
   } finally {
     await engine.release();
   }
@@ -138,4 +142,60 @@ export function agreement(llamaIds: number[], crucible: number[][], bytesOf: (id
     if (a.length !== b.length || a.some((x, j) => x !== b[j])) return { compared: n, firstMismatch: i };
   }
   return { compared: n, firstMismatch: null };
+}
+
+/** What the benchmark reports for llama.cpp on one model. */
+export interface LlamaCppFigures {
+  single: Figure;
+  parallel: Figure;
+  threads: number;
+  sequences: number;
+  /** Greedy agreement with Crucible's engine over the first `checkedTokens` tokens of every prompt. */
+  checkedTokens: number;
+  prompts: number;
+  /** Prompts whose tokens differ from Crucible's: alone, and in the parallel context. */
+  mismatches: { prompt: string; single: number | null; parallel: number | null }[];
+}
+
+/**
+ * Converts, checks greedy agreement with Crucible on every prompt (first 50 tokens, one stream and
+ * the parallel context), then measures one stream and `prompts.length` concurrent sequences.
+ */
+export async function benchLlamaCpp(modelDir: string, crucibleThreads: number, prompts: string[], tokens: number, runs: number): Promise<LlamaCppFigures> {
+  const checkedTokens = 50;
+  // Crucible's thread count unless overridden: llama.cpp's CPU threads spin at every barrier, so on
+  // cores other work also wants they stall each other (see the README's Benchmark section).
+  const threads = Number(process.env.CRUCIBLE_BENCH_LLAMACPP_THREADS ?? 0) || crucibleThreads;
+  const lc = await loadLlamaCpp(modelDir, { threads, parallel: prompts.length });
+  try {
+    const crucible = await crucibleGreedyBytes(modelDir, crucibleThreads, prompts, checkedTokens);
+    const together = await lc.greedyParallel(prompts, checkedTokens);
+    const mismatches = [];
+    for (let i = 0; i < prompts.length; i++) {
+      const single = agreement(await lc.greedy(prompts[i], checkedTokens), crucible[i], lc.tokenBytes);
+      const parallel = agreement(together[i], crucible[i], lc.tokenBytes);
+      const short = (a: Agreement) => (a.compared < checkedTokens ? a.compared : a.firstMismatch);
+      if (short(single) !== null || short(parallel) !== null) mismatches.push({ prompt: prompts[i], single: short(single), parallel: short(parallel) });
+    }
+    console.error(`  llama.cpp greedy tokens vs Crucible, first ${checkedTokens} of ${prompts.length} prompts: ${mismatches.length ? `DIFFER ${JSON.stringify(mismatches)}` : 'identical'}`);
+    const single = summarise(await repeat(runs, () => lc.single(prompts[0], tokens)));
+    console.error(`  (i) llama.cpp single: ${single.tokPerSec} tok/s`);
+    const parallel = summarise(await repeat(runs, () => lc.concurrent(prompts, tokens)));
+    console.error(`  (j) llama.cpp ${prompts.length} sequences: ${parallel.tokPerSec} tok/s`);
+    return { single, parallel, threads, sequences: prompts.length, checkedTokens, prompts: prompts.length, mismatches };
+  } finally {
+    await lc.dispose();
+  }
+}
+
+/** Table rows for llama.cpp and the ratios of Crucible's HTTP rows (c) and (e) to them. */
+export function llamaCppRows(l: LlamaCppFigures, base: Figure, c: Figure, e: Figure): string[] {
+  const mark = l.mismatches.length ? ` (greedy tokens DIFFER from Crucible's on ${l.mismatches.length} of ${l.prompts} prompts)` : '';
+  const row = (label: string, f: Figure) => `| ${label}${mark} | ${f.tokPerSec} | ${(f.tokPerSec / base.tokPerSec).toFixed(2)}x | ${f.ttftMs === null ? '-' : `${f.ttftMs} ms`} |`;
+  return [
+    row(`(i) llama.cpp (node-llama-cpp, F32 GGUF, ${l.threads} thread(s)), 1 stream, in-process`, l.single),
+    row(`(j) llama.cpp, ${l.sequences} parallel sequences of one context (aggregate)`, l.parallel),
+    `| Crucible HTTP vs llama.cpp: (c)/(i), (e)/(j) | | ${(c.tokPerSec / l.single.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / l.parallel.tokPerSec).toFixed(2)}x | |`,
+    `| llama.cpp greedy tokens vs Crucible's, first ${l.checkedTokens} of each of ${l.prompts} prompts, alone and in parallel | ${l.mismatches.length ? `differ: ${JSON.stringify(l.mismatches)}` : 'identical'} | | |`,
+  ];
 }

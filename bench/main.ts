@@ -4,6 +4,7 @@
  *   (c) Crucible over HTTP (SSE), one stream         (d) Crucible over the pipe, one stream
  *   (e) Crucible, 8 concurrent HTTP streams          (f) transformers.js, static batch of 8
  *   (g) Crucible HTTP, 1 stream, on the int4 form     (h) the same, 8 concurrent streams
+ *   (i) llama.cpp on the same weights as F32 GGUF     (j) llama.cpp, 8 parallel sequences (bench/llamacpp.ts)
  *       (`crucible model optimize --int4`: MatMulNBits block 32, accuracy level 4)
  * Greedy, exactly N new tokens each; medians over --runs runs after a warm-up; ratios to (a).
  */
@@ -17,6 +18,7 @@ import { optimizeModel } from '../workers/optimize/optimize-model.js';
 import { quantizeModel } from '../workers/optimize/quantize-model.js';
 import { type GrammarFigures, benchGrammar } from './grammar.js';
 import { loadEngine, startAgent } from './crucible.js';
+import { type LlamaCppFigures, benchLlamaCpp, llamaCppRows } from './llamacpp.js';
 import { loadPeer } from './peer.js';
 import { type Figure, repeat, summarise } from './stats.js';
 
@@ -44,6 +46,7 @@ interface ModelResult {
   memoryMb: { peer: number | null; crucible: number | null; int4: number | null; crucibleSession: number | null; int4Session: number | null };
   int4: { agreement: number; mbBefore: number; mbAfter: number };
   grammar: GrammarFigures;
+  llamacpp: LlamaCppFigures;
 }
 
 async function benchModel(dir: string): Promise<ModelResult> {
@@ -56,6 +59,7 @@ async function benchModel(dir: string): Promise<ModelResult> {
   console.error(`  (f) transformers.js batch 8: ${f.tokPerSec} tok/s`);
   const peerMemory = peer.memoryBytes;
   await peer.dispose();
+  const llamacpp = await benchLlamaCpp(dir, threads, PROMPTS, tokens, runs);
 
   const plain = await loadEngine(dir, threads);
   const b0 = summarise(await repeat(runs, () => plain.single(PROMPTS[0], tokens)));
@@ -106,7 +110,7 @@ async function benchModel(dir: string): Promise<ModelResult> {
           crucibleSession: mb(floatSession), int4Session: mb(await agent4.sessionBytes()),
         },
         int4: { agreement: q.agreement, mbBefore: mb(q.bytesBefore)!, mbAfter: mb(q.bytesAfter)! },
-        grammar,
+        grammar, llamacpp,
       };
     } finally {
       await agent4.stop();
@@ -140,6 +144,7 @@ function table(results: ModelResult[]): string {
       const fig = r.figures[k];
       lines.push(`| ${LABELS[k]} | ${fig.tokPerSec} | ${(fig.tokPerSec / base).toFixed(2)}x | ${fig.ttftMs === null ? '-' : `${fig.ttftMs} ms`} |`);
     }
+    lines.push(...llamaCppRows(r.llamacpp, r.figures.a, r.figures.c, r.figures.e));
     const { a, c, e, f, g, h } = r.figures;
     lines.push(`| (c)/(a), (e)/(c), (e)/(f) | | ${(c.tokPerSec / a.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / f.tokPerSec).toFixed(2)}x | |`);
     lines.push(`| int4: (g)/(c), (h)/(g) | | ${(g.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(h.tokPerSec / g.tokPerSec).toFixed(2)}x | |`);
