@@ -50,6 +50,8 @@ export interface ModelSettings {
   fuse?: boolean;
   /** Which of several `.onnx` files in the folder to load (`q4` picks `model_q4.onnx`). */
   variant?: string;
+  /** Requests that may wait for this model; unset follows --max-queue (a deployment's own limit). */
+  maxQueue?: number;
 }
 
 const positive = (v: unknown): number | undefined => (Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined);

@@ -11,6 +11,7 @@ import { Catalog } from './catalog/catalog.js';
 import { type Config, listOf, threadsFor } from './config.js';
 import type { ModelEntry } from './discovery.js';
 import { DeviceProbe } from './devices.js';
+import { createControlPlane, truthy } from './deployments/index.js';
 import { Downloader } from './downloads/downloader.js';
 import { ProxyRunner } from './external/proxy-runner.js';
 import { ExternalRegistrations } from './external/registrations.js';
@@ -126,7 +127,11 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     pipeName: () => pipeName,
     modelDirPath: config.modelsDir,
   }, { defaultPredictModel: config.predictModel, metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1' });
+  let baseUrl = '';
+  const plane = await createControlPlane(config, { registry, cache, devices, log, baseUrl: () => baseUrl });
   const app = createHttpApp(agent, {
+    control: plane.control,
+    openReady: truthy(config.openReady),
     ready: () => ready,
     maxBodyBytes: config.maxBodyBytes,
     maxImageBytes: config.maxImageBytes,
@@ -164,6 +169,8 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
   endpoints = [url];
+  baseUrl = url;
+  plane.start();
   writeServiceFile(config.home, {
     pid: process.pid, version: SERVICE_VERSION, protocolVersion: PROTOCOL_VERSION, endpoints, pipeName,
     modelDirPath: config.modelsDir, startedAt: new Date().toISOString(),
@@ -181,6 +188,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
       agent.stopAll();
       await new Promise((r) => setTimeout(r, 50));
       await pipe.close();
+      await plane.close();
       await registry.close();
       await new Promise<void>((r) => {
         server.close(() => r());
