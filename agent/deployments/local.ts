@@ -97,8 +97,8 @@ export class LocalDeployments implements DeploymentBackend {
     return r;
   }
 
-  private save(): void {
-    writeFileAtomic(this.deps.file, JSON.stringify(this.records, null, 2));
+  private save(records = this.records): void {
+    writeFileAtomic(this.deps.file, JSON.stringify(records, null, 2));
   }
 
   async list(ns: string | null, q: DeploymentListQuery): Promise<DeploymentList> {
@@ -119,8 +119,9 @@ export class LocalDeployments implements DeploymentBackend {
       name: body.name, namespace: ns, spec: body.spec, keys: body.spec.authentication?.enabled ? freshKeyPair(now) : null,
       uid: randomUUID(), generation: 1, createdAt: now, updatedAt: now,
     };
+    // Stored before it counts: a deployment that could not be persisted does not exist.
+    this.save([...this.records, record]);
     this.records.push(record);
-    this.save();
     this.observe(record, { state: 'Creating', message: 'resolving and loading the model', resolved: null, conditions: [] });
     void this.reconcile(record, 'Creating');
     return this.view(record);
