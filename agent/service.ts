@@ -11,6 +11,7 @@ import { Catalog } from './catalog/catalog.js';
 import { type Config, listOf, threadsFor } from './config.js';
 import type { ModelEntry } from './discovery.js';
 import { DeviceProbe } from './devices.js';
+import type { ControlPlane } from './deployments/control-plane.js';
 import { createControlPlane, truthy } from './deployments/index.js';
 import { Downloader } from './downloads/downloader.js';
 import { ProxyRunner } from './external/proxy-runner.js';
@@ -25,6 +26,8 @@ import { Registry } from './registry.js';
 
 export interface RunningService {
   agent: Agent;
+  /** Seed 003's control plane (models and deployments). */
+  control: ControlPlane;
   registry: Registry;
   metrics: Metrics;
   log: Logger;
@@ -199,5 +202,5 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     })();
     return closing;
   };
-  return { agent, registry, metrics, log, url, port, pipeName, close };
+  return { agent, control: plane.control, registry, metrics, log, url, port, pipeName, close };
 }
