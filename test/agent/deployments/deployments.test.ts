@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig } from '../../../agent/config.js';
 import { startService } from '../../../agent/service.js';
-import { GREEDY, STORIES_ID, startTestService, storyRequest, tempHome, until } from '../../helpers/service.js';
+import { item, renderText } from '../../helpers/images.js';
+import { GREEDY, STORIES_ID, linkEndless, slowStream, startTestService, storyRequest, tempHome, until } from '../../helpers/service.js';
 
 type Svc = { url: string; registry: { runner(name: string): unknown; pinnedInfo(id: string): unknown } };
 
@@ -288,4 +289,51 @@ t.test('deployments and their keys persist across a restart', async (t) => {
   t.equal(workers(svc as unknown as Svc, 'deployments/prod/kept'), 2);
   await svc.close();
   closed = true;
+});
+
+t.test('a deployment has its own queue limit, and a predictive deployment serves /v1/predict under its path', async (t) => {
+  // One sequence per worker, so a single endless stream fills the deployment.
+  const svc = await startTestService(t, ['--max-batch', '1']);
+  linkEndless(svc.config.modelsDir);
+  const call = api(svc);
+  t.equal((await call('POST', `${NS}/default/deployments`, { name: 'busy', spec: spec({ model: { ref: 'endless' }, maxQueue: 1 }) })).status, 201);
+  await settle(call, 'default', 'busy');
+  const id = 'deployments/default/busy';
+  const stream = (signal: AbortSignal) => fetch(`${svc.url}/deployments/busy/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(slowStream()), signal,
+  });
+  const first = new AbortController();
+  const second = new AbortController();
+  t.teardown(() => { first.abort(); second.abort(); });
+  const running = await stream(first.signal);
+  t.equal(running.status, 200);
+  const reader = running.body!.getReader();
+  await reader.read();
+  const queued = stream(second.signal).catch(() => null);
+  t.ok(await until(() => (svc.registry.pinnedInfo(id) as { queued: number } | null)?.queued === 1), 'the second request waits in its queue');
+  const third = await fetch(`${svc.url}/deployments/busy/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(slowStream()) });
+  t.equal(third.status, 503, 'past its queue limit of 1 (the agent\'s --max-queue is 32)');
+  t.ok(third.headers.get('retry-after'));
+  t.equal(((await third.json()) as any).error.code, 'overloaded');
+  first.abort();
+  await reader.cancel().catch(() => {});
+  const admitted = await queued;
+  t.equal(admitted?.status, 200, 'the queued one is served once the first ends');
+  second.abort();
+
+  t.equal((await call('POST', `${NS}/default/deployments`, { name: 'ocr', spec: spec({ model: { ref: 'pp-ocrv4' }, workloadType: 'predictive', authentication: { enabled: true } }) })).status, 201);
+  await settle(call, 'default', 'ocr');
+  const keys = (await call('GET', `${NS}/default/deployments/ocr/keys`)).body;
+  const png = await renderText(['Deployed text 42']);
+  const predict = (key?: string) => fetch(`${svc.url}/deployments/ocr/v1/predict`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { 'x-api-key': key } : {}) }, body: JSON.stringify({ items: [item(png)] }),
+  });
+  const res = await predict(keys.primaryKey.value);
+  t.equal(res.status, 200);
+  const body = await res.json() as any;
+  t.equal(body.predictions[0].text, 'Deployed text 42');
+  t.equal(body.model, 'deployments/default/ocr');
+  t.equal((await predict()).status, 401, 'only with its key');
+  const meta = await (await fetch(`${svc.url}/deployments/ocr/v1/model`, { headers: { 'x-api-key': keys.secondaryKey.value } })).json() as any;
+  t.same(meta.sessions.map((s: any) => s.name), ['det', 'cls', 'rec']);
 });
