@@ -92,8 +92,9 @@ export class Registry {
     return slot?.state === 'loaded' ? slot.runner : null;
   }
 
+  /** Loaded models, deployments' own entries aside (they are reported by the deployments API). */
   loaded(): ModelEntry[] {
-    return [...this.slots.values()].filter((s) => s.state === 'loaded').map((s) => s.entry);
+    return [...this.slots.values()].filter((s) => s.state === 'loaded' && !this.pinned.has(s.entry.id)).map((s) => s.entry);
   }
 
   /** Every known model with its state; `rescan` false reads no disk (for frequent callers such as metrics). */
@@ -227,8 +228,9 @@ export class Registry {
     return entry;
   }
 
+  /** Unloads every model but deployments' (those stop when their deployment is deleted). */
   async unloadAll(force = true): Promise<void> {
-    await Promise.all([...this.slots.values()].map((s) => this.unload(s.entry.id, force).catch(() => {})));
+    await Promise.all([...this.slots.values()].filter((s) => !this.pinned.has(s.entry.id)).map((s) => this.unload(s.entry.id, force).catch(() => {})));
   }
 
   /**

@@ -60,6 +60,9 @@ t.test('a deployment\'s life cycle: replicas, its data plane with only its keys,
   t.ok(running.status.conditions.some((c: any) => c.type === 'Available' && c.status === 'True'));
   t.equal(workers(svc, 'deployments/default/stories'), 2, 'two worker threads of its own');
   t.notOk(svc.registry.runner(STORIES_ID), 'the plain model is not loaded by it: the deployment has its own workers');
+  t.same(await (await fetch(`${svc.url}/openai/loadedmodels`)).json(), [], 'the agent\'s loaded models do not include it');
+  await fetch(`${svc.url}/openai/unloadall`);
+  t.equal(workers(svc, 'deployments/default/stories'), 2, 'unloading all models leaves deployments running');
 
   const keys = (await call('GET', `${NS}/default/deployments/stories/keys`)).body;
   t.match(keys, { deploymentName: 'stories', namespace: 'default' });
