@@ -202,7 +202,12 @@ export function controlRoutes(app: Hono, control: ControlPlaneApi, opts: { maxBo
   // Anything else under /api/v1 is NotFound in the control plane's envelope.
   cp.all('/api/v1/*', (c) => controlErrorResponse(c, new CrucibleError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
 
+  documentDataPlane(cp);
+  cp.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http', scheme: 'bearer', description: 'The agent\'s API key (when it has keys), or a deployment\'s own key on its data plane',
+  });
   cp.doc('/openapi.json', {
+    security: [{ bearer: [] }],
     openapi: '3.0.3',
     info: { title: 'Crucible control plane', version: SERVICE_VERSION, description: 'Seed 003\'s control plane: unified models, deployments and their API keys.' },
   });
@@ -214,6 +219,38 @@ export function controlRoutes(app: Hono, control: ControlPlaneApi, opts: { maxBo
     return c.body(readFileSync(join(swaggerDir(), file)), 200, { 'content-type': type, 'cache-control': 'max-age=3600' });
   });
   app.route('/', cp);
+}
+
+/** Every path of a deployment's data plane, under both of its prefixes (documented, not validated here: see protocol/chat.ts and predict.ts). */
+export const DATA_PLANE_ROUTES: [method: 'get' | 'post', path: string, summary: string][] = [
+  ['get', '/health', 'Liveness of the deployment (no key needed)'],
+  ['get', '/ready', 'Readiness: 200 once its workers are loaded, else 503 (no key needed)'],
+  ['get', '/v1/model', 'Metadata of the deployment\'s model'],
+  ['get', '/v1/models', 'The deployment\'s model, OpenAI-style'],
+  ['post', '/v1/chat/completions', 'OpenAI chat completions on the deployment\'s model (stream or not)'],
+  ['post', '/v1/completions', 'OpenAI legacy completions on the deployment\'s model'],
+  ['post', '/v1/predict', 'Predictive inference on the deployment\'s model (seed 001 items)'],
+];
+
+function documentDataPlane(cp: OpenAPIHono): void {
+  const name = z.string().openapi({ param: { name: 'name', in: 'path' } });
+  const ns = z.string().openapi({ param: { name: 'ns', in: 'path' } });
+  const anyJson = z.record(z.string(), z.unknown());
+  for (const [prefix, params] of [['/deployments/{name}', z.object({ name })], ['/namespaces/{ns}/deployments/{name}', z.object({ ns, name })]] as const) {
+    for (const [method, path, summary] of DATA_PLANE_ROUTES) {
+      cp.openAPIRegistry.registerPath({
+        method, path: `${prefix}${path}`, tags: ['deployment data plane'], summary,
+        description: 'Takes only the deployment\'s own keys when its authentication is enabled (Authorization: Bearer, api-key or X-API-KEY).',
+        request: { params, ...(method === 'post' ? { body: { content: { 'application/json': { schema: anyJson } }, required: true } } : {}) },
+        responses: {
+          200: { description: 'the answer', content: { 'application/json': { schema: anyJson } } },
+          401: { description: 'a key other than the deployment\'s' },
+          404: { description: 'no such deployment' },
+          503: { description: 'not ready, or its queue is full' },
+        },
+      });
+    }
+  }
 }
 
 const SWAGGER_FILES: Record<string, string> = {

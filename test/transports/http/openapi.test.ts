@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import t from 'tap';
 import { createHttpApp } from '../../../transports/http/app.js';
-import { CONTROL_ROUTES } from '../../../transports/http/control-routes.js';
+import { CONTROL_ROUTES, DATA_PLANE_ROUTES } from '../../../transports/http/control-routes.js';
 import { startTestService } from '../../helpers/service.js';
 
 t.test('/openapi.json is a valid OpenAPI document covering every control-plane route, and /docs serves Swagger UI offline', async (t) => {
@@ -28,6 +28,10 @@ t.test('/openapi.json is a valid OpenAPI document covering every control-plane r
     const op = doc.paths?.[path]?.[method.toLowerCase()];
     t.ok(op, `${route} is in the document`);
     t.ok(op && Object.keys(op.responses).some((s) => s.startsWith('2')), `${route} documents its success`);
+  }
+  // Deployments' data planes, under both prefixes, are documented too.
+  for (const prefix of ['/deployments/{name}', '/namespaces/{ns}/deployments/{name}']) {
+    for (const [method, path] of DATA_PLANE_ROUTES) t.ok(doc.paths[`${prefix}${path}`]?.[method], `${method} ${prefix}${path} is in the document`);
   }
   // The documented shapes are the validated ones: the create body names the seed's fields.
   const create = doc.paths['/api/v1/namespaces/{ns}/deployments'].post.requestBody.content['application/json'].schema;
