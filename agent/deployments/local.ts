@@ -188,7 +188,16 @@ export class LocalDeployments implements DeploymentBackend {
         ? `deployment '${name}' takes only its own keys: send one with Authorization: Bearer <key>, api-key or X-API-KEY`
         : 'a valid API key is required');
     }
-    return { model: deploymentModelId(ns, name) };
+    const id = deploymentModelId(ns, name);
+    if (!this.deps.registry.pinnedInfo(id)) {
+      // Not handed to the registry yet: still resolving (or downloading) its model, or failed to.
+      const o = this.observed.get(this.key(ns, name));
+      if (o?.state === 'Error') throw new CrucibleError('model_load_failed', `deployment '${name}' is in Error: ${o.message}`);
+      const err = new CrucibleError('overloaded', `deployment '${name}' is ${o?.state ?? 'Pending'} and not ready yet: ${o?.message ?? ''}`);
+      err.retryAfter = 1;
+      throw err;
+    }
+    return { model: id };
   }
 
   async close(): Promise<void> {

@@ -207,6 +207,9 @@ t.test('every control-plane error type with its status', async (t) => {
   t.match(wrong.status.message, /generative model; spec.workloadType is predictive/);
   t.equal(wrong.status.readyReplicas, 0);
   t.equal((await fetch(`${svc.url}/deployments/wrong/ready`)).status, 503, 'not ready');
+  const refused = await chatVia(svc, '/deployments/wrong');
+  t.equal(refused.status, 500, 'its data plane says why it cannot serve');
+  t.match(((await refused.json()) as any).error.message, /is in Error: .*workloadType is predictive/);
   t.equal((await call('POST', `${NS}/default/deployments`, { name: 'ghost', spec: spec({ model: { ref: 'no-such-model' } }) })).status, 201);
   t.match((await settle(call, 'default', 'ghost', 'Error')).status.message, /does not exist/);
 
