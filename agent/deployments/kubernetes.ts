@@ -11,6 +11,13 @@ import {
 } from './k8s-objects.js';
 
 const SELECTOR = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
+const UPDATED_ANNOTATION = 'crucible.dev/updated-at';
+
+/** Records when the backend last wrote a Deployment (the status's metadata.updatedAt). */
+function stamp(d: V1Deployment): V1Deployment {
+  d.metadata!.annotations = { ...d.metadata!.annotations, [UPDATED_ANNOTATION]: new Date().toISOString() };
+  return d;
+}
 
 /** A Kubernetes API failure as the control plane's error. */
 function fromApi(err: unknown, ns: string, name: string): unknown {
@@ -71,11 +78,18 @@ export class KubernetesDeployments implements DeploymentBackend {
     return { kind: 'cached', name: m.ref! };
   }
 
-  private build(ns: string, name: string, spec: DeploymentSpec, keys: KeyPair) {
+  /** Pods listen beyond loopback, which the agent does only with keys. */
+  private requireAuth(spec: DeploymentSpec): void {
     if (!spec.authentication?.enabled) {
       throw new CrucibleError('invalid_request', 'the kubernetes backend needs spec.authentication.enabled: an agent listens beyond loopback only with keys', 'spec.authentication.enabled');
     }
-    return objectsFor(ns, name, spec, keys, { image: this.opts.image, model: this.modelOf(spec) });
+  }
+
+  private build(ns: string, name: string, spec: DeploymentSpec, keys: KeyPair) {
+    this.requireAuth(spec);
+    const objs = objectsFor(ns, name, spec, keys, { image: this.opts.image, model: this.modelOf(spec) });
+    stamp(objs.deployment);
+    return objs;
   }
 
   async list(ns: string | null, q: DeploymentListQuery): Promise<DeploymentList> {
@@ -107,11 +121,10 @@ export class KubernetesDeployments implements DeploymentBackend {
   }
 
   private async apply(ns: string, name: string, spec: DeploymentSpec): Promise<Deployment> {
-    const keys = await this.keysOf(ns, name).catch(() => freshKeyPair());
+    this.requireAuth(spec);
     const opts = { image: this.opts.image, model: this.modelOf(spec) };
-    if (!spec.authentication?.enabled) this.build(ns, name, spec, keys);
     const fail = (err: unknown) => { throw fromApi(err, ns, name); };
-    const updated = await this.apps.replaceNamespacedDeployment({ name, namespace: ns, body: deploymentObject(ns, name, spec, opts) }).catch(fail);
+    const updated = await this.apps.replaceNamespacedDeployment({ name, namespace: ns, body: stamp(deploymentObject(ns, name, spec, opts)) }).catch(fail);
     await this.core.replaceNamespacedService({ name, namespace: ns, body: serviceObject(ns, name, spec) }).catch(fail);
     const ingress = ingressObject(ns, name, spec);
     if (ingress) {
@@ -202,7 +215,7 @@ export class KubernetesDeployments implements DeploymentBackend {
       metadata: {
         uid: d.metadata?.uid ?? '', generation: d.metadata?.generation ?? 1,
         createdAt: d.metadata?.creationTimestamp ? new Date(d.metadata.creationTimestamp).toISOString() : new Date(0).toISOString(),
-        updatedAt: new Date().toISOString(),
+        updatedAt: d.metadata?.annotations?.[UPDATED_ANNOTATION] ?? (d.metadata?.creationTimestamp ? new Date(d.metadata.creationTimestamp).toISOString() : new Date(0).toISOString()),
       },
     };
   }
