@@ -37,6 +37,10 @@ export const OPTIONS = {
   http: { flag: 'http', env: 'CRUCIBLE_HTTP', type: 'string', default: '1', help: 'Set to 0 to serve the pipe alone, with no TCP port (a private agent)' },
   exitOnStdinClose: { flag: 'exit-on-stdin-close', env: 'CRUCIBLE_EXIT_ON_STDIN_CLOSE', type: 'string', default: '', help: 'Set to 1 to stop when standard input closes: a child agent that ends with its parent' },
   modelsDir: { flag: 'models-dir', env: 'CRUCIBLE_MODELS_DIR', type: 'string', default: '', help: 'Model cache folder; empty: <home>/cache/models' },
+  allowPrivateRegistries: { flag: 'allow-private-registries', env: 'CRUCIBLE_ALLOW_PRIVATE_REGISTRIES', type: 'flag', default: '', help: 'Let custom models name private, internal and bare-IP registries and URLs (refused by default: SSRF)' },
+  kubeconfig: { flag: 'kubeconfig', env: 'CRUCIBLE_KUBECONFIG', type: 'string', default: '', help: "Run the deployments API on Kubernetes with this kubeconfig ('in-cluster' inside a pod); empty: deployments run locally" },
+  image: { flag: 'image', env: 'CRUCIBLE_IMAGE', type: 'string', default: 'crucible:latest', help: 'Container image the kubernetes backend runs deployments with' },
+  openReady: { flag: 'open-ready', env: 'CRUCIBLE_OPEN_READY', type: 'flag', default: '', help: 'GET /ready answers without an API key (Kubernetes readiness probes send none)' },
   pipe: { flag: 'pipe', env: 'CRUCIBLE_PIPE', type: 'string', default: '', help: 'Pipe path; empty: <home>/crucible.sock (\\\\.\\pipe\\crucible-<user> on Windows)' },
 } as const;
 
@@ -53,13 +57,14 @@ export function usage(): string {
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
   const { values } = parseArgs({
     args: argv.map((a) => (a === '--no-ui' ? '--ui=0' : a)),
-    options: Object.fromEntries(Object.values(OPTIONS).map((o) => [o.flag, { type: 'string' as const }])),
+    options: Object.fromEntries(Object.values(OPTIONS).map((o) => [o.flag, { type: o.type === 'flag' ? 'boolean' as const : 'string' as const }])),
     strict: true,
     allowPositionals: false,
   });
   const out: Record<string, string | number> = {};
   for (const [key, o] of Object.entries(OPTIONS)) {
-    const raw = (values as Record<string, string | undefined>)[o.flag] ?? env[o.env];
+    const given = (values as Record<string, string | boolean | undefined>)[o.flag];
+    const raw = given === true ? '1' : given === false ? undefined : given ?? env[o.env];
     if (raw === undefined || raw === '') { out[key] = o.default; continue; }
     if (o.type === 'int') {
       const n = Number(raw);

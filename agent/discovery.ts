@@ -56,6 +56,8 @@ export interface ModelSettings {
   pooling?: 'last' | 'mean';
   /** The model's vectors may be truncated (Matryoshka training): `dimensions` is honoured. */
   matryoshka?: boolean;
+  /** Requests that may wait for this model; unset follows --max-queue (a deployment's own limit). */
+  maxQueue?: number;
 }
 
 const positive = (v: unknown): number | undefined => (Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined);

@@ -12,6 +12,8 @@ import { Catalog } from './catalog/catalog.js';
 import { type Config, listOf, threadsFor } from './config.js';
 import type { ModelEntry } from './discovery.js';
 import { DeviceProbe } from './devices.js';
+import type { ControlPlane } from './deployments/control-plane.js';
+import { createControlPlane, truthy } from './deployments/index.js';
 import { Downloader } from './downloads/downloader.js';
 import { ProxyRunner } from './external/proxy-runner.js';
 import { ExternalRegistrations } from './external/registrations.js';
@@ -25,6 +27,8 @@ import { Registry } from './registry.js';
 
 export interface RunningService {
   agent: Agent;
+  /** Seed 003's control plane (models and deployments). */
+  control: ControlPlane;
   registry: Registry;
   metrics: Metrics;
   log: Logger;
@@ -55,6 +59,10 @@ export interface AgentCore {
   pipeName: string;
   /** `GET /ready` answers ready while true. */
   ready: boolean;
+  /** Seed 003's control plane (models and deployments). */
+  control: ControlPlane;
+  /** Starts the deployments' control loop once the agent is reachable at `baseUrl`. */
+  startControlPlane(baseUrl: string): void;
   /** Serves the HTTP app on host:port (0 picks a free port); resolves with its URL. Closed by close() if still open. */
   listenHttp(host: string, port: number): Promise<Listener & { url: string; port: number }>;
   /** Serves the pipe protocol on a socket (or Windows named pipe). Closed by close() if still open. */
@@ -162,7 +170,11 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
     pipeName: () => core.pipeName,
     modelDirPath: config.modelsDir,
   }, { defaultPredictModel: config.predictModel, metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1' });
+  let baseUrl = '';
+  const plane = await createControlPlane(config, { registry, cache, devices, log, baseUrl: () => baseUrl });
   const app = createHttpApp(agent, {
+    control: plane.control,
+    openReady: truthy(config.openReady),
     ready: () => core.ready,
     maxBodyBytes: config.maxBodyBytes,
     maxImageBytes: config.maxImageBytes,
@@ -194,7 +206,11 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
   };
   let closing: Promise<void> | null = null;
   const core: AgentCore = {
-    agent, registry, metrics, log, config, endpoints: [], pipeName: '', ready: false,
+    agent, registry, metrics, log, config, endpoints: [], pipeName: '', ready: false, control: plane.control,
+    startControlPlane(url) {
+      baseUrl = url;
+      plane.start();
+    },
     async listenHttp(host, port) {
       const server = await new Promise<ServerType>((resolve, reject) => {
         const s = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(s));
@@ -234,6 +250,7 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
         agent.stopAll();
         await new Promise((r) => setTimeout(r, 50));
         await Promise.all([...open].map((l) => l.close()));
+        await plane.close();
         await registry.close();
         releaseHome();
       })();
@@ -261,6 +278,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     await core.close();
     throw err;
   }
+  core.startControlPlane(url);
   core.publish();
   core.ready = true;
   log.info({ url, pipeName: core.pipeName, modelsDir: config.modelsDir, auth: Boolean(config.apiKeysFile || config.apiKeys.trim()) }, 'crucible started');
@@ -273,5 +291,5 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     });
     return stopped;
   };
-  return { agent, registry, metrics, log, url, port, pipeName: core.pipeName, close };
+  return { agent, control: core.control, registry, metrics, log, url, port, pipeName: core.pipeName, close };
 }

@@ -18,6 +18,10 @@ export const ERROR_CODES = {
   model_in_use: { status: 409, type: 'invalid_request_error' },
   /** Another agent (standalone or embedded) already runs on this home. */
   home_in_use: { status: 409, type: 'invalid_request_error' },
+  /** A resource of that name already exists (the control plane's Conflict). */
+  conflict: { status: 409, type: 'invalid_request_error' },
+  /** API keys asked of a deployment whose authentication is disabled (seed 003). */
+  authentication_disabled: { status: 400, type: 'invalid_request_error' },
   payload_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   cancelled: { status: 499, type: 'cancelled' },

@@ -7,6 +7,7 @@ import { type AgentClient, defaultHome } from '../typescript/connect.js';
 import { CrucibleManager } from '../typescript/sdk/index.js';
 import { serviceKeys, serviceLogs } from './admin-commands.js';
 import { modelRun } from './chat-command.js';
+import { deploymentCommand } from './deployment-commands.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
 import { modelOptimize } from './optimize-command.js';
 import { serviceStart, serviceStatus, serviceStop } from './service-commands.js';
@@ -36,6 +37,15 @@ const HELP = `Usage: crucible [--home DIR] <command>
                                   download if needed, load, and chat in the terminal
                                   (/clear, /exit; Ctrl-C stops an answer; piped input: a turn a line)
 
+  deployment list [--namespace NS] [--json]          seed 003's deployments on this agent
+  deployment get <name>                              one deployment's spec and status
+  deployment create <name> --model M [--replicas N] [--auth] [--compute cpu|gpu] [--workload predictive] [--env K=V]...
+                                  a kept-loaded model with its own workers (and its own keys with --auth)
+  deployment patch <name> [--replicas N] [--env K=V]...
+  deployment delete <name>
+  deployment keys <name> [rotate primary|secondary]  its primary and secondary API keys
+                                  (every deployment command takes --namespace NS, default 'default')
+
 Agent options: see 'npm start -- --help'.`;
 
 async function withClient<T>(home: string, fn: (c: AgentClient) => Promise<T>): Promise<T> {
@@ -56,6 +66,8 @@ async function main(argv: string[]): Promise<number> {
       'block-size': { type: 'string' }, 'accuracy-level': { type: 'string' }, 'min-agreement': { type: 'string' }, lines: { type: 'string' }, follow: { type: 'boolean' },
       'api-keys-file': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
       'ignore-eos': { type: 'boolean' },
+      namespace: { type: 'string' }, model: { type: 'string' }, replicas: { type: 'string' }, compute: { type: 'string' },
+      workload: { type: 'string' }, auth: { type: 'boolean' }, env: { type: 'string', multiple: true }, json: { type: 'boolean' },
     },
     allowPositionals: true,
     strict: false,
@@ -119,6 +131,13 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     });
     default:
+      if (group === 'deployment') {
+        return deploymentCommand(home, action, rest, {
+          namespace: values.namespace as string | undefined, model: values.model as string | undefined, replicas: values.replicas as string | undefined,
+          compute: values.compute as string | undefined, workload: values.workload as string | undefined, auth: values.auth as boolean | undefined,
+          env: values.env as string[] | undefined, json: values.json as boolean | undefined,
+        });
+      }
       if (group === 'predict') {
         const [model, file] = [action, ...rest];
         if (!model || !file) {

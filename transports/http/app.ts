@@ -1,9 +1,12 @@
 import { Hono } from 'hono';
+import type { ControlPlaneApi } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
 import { MAX_BODY_BYTES, errorResponse, readJson as readBody } from './errors.js';
 import type { MetricsSample } from '../../protocol/metrics-feed.js';
 import { consoleRoutes, metricsFeedRoutes } from './console-routes.js';
+import { controlRoutes } from './control-routes.js';
+import { DEPLOYMENT_DATA_PATH, deploymentRoutes } from './deployment-routes.js';
 import { foundryRoutes } from './foundry-routes.js';
 import { type BrowserPolicy, type HttpHooks, auth, browserGuard, requestIds } from './middleware.js';
 import { openaiRoutes } from './openai-routes.js';
@@ -25,7 +28,14 @@ export interface HttpOptions extends HttpHooks, BrowserPolicy {
   liveMetrics?: () => Promise<MetricsSample>;
   /** Serve the web console at / (off unless asked for). */
   ui?: boolean;
+  /** Seed 003's control plane (`/api/v1`, `/openapi.json`, `/docs`) and deployments' data planes. */
+  control?: ControlPlaneApi;
+  /** GET /ready answers without a key (for Kubernetes readiness probes, which cannot send one). */
+  openReady?: boolean;
 }
+
+/** Paths the agent's keys do not guard: probes, API docs, and deployments' data planes (their own keys). */
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/openapi.json', '/docs']);
 
 export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   const app = new Hono();
@@ -36,7 +46,11 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   app.use('*', browserGuard(opts));
   // The console's static files need no key: the page asks for one.
   if (opts.ui) consoleRoutes(app);
-  app.use('*', auth(opts));
+  app.use('*', auth({
+    ...opts,
+    openPath: (p) => OPEN_PATHS.has(p) || p.startsWith('/docs/') || (opts.openReady === true && p === '/ready')
+      || (opts.control !== undefined && DEPLOYMENT_DATA_PATH.test(p)) || opts.openPath?.(p) === true,
+  }));
 
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => errorResponse(c, new CrucibleError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
@@ -54,6 +68,10 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   openaiRoutes(app, api, readJson);
   foundryRoutes(app, api, readJson);
   predictRoutes(app, api, opts.maxImageBytes);
+  if (opts.control) {
+    controlRoutes(app, opts.control, { maxBodyBytes: limit });
+    deploymentRoutes(app, api, opts.control, { readJson, maxImageBytes: opts.maxImageBytes, checkKey: opts.checkKey });
+  }
 
   return app;
 }

@@ -7,6 +7,8 @@ import { errorResponse } from './errors.js';
 export interface HttpHooks {
   /** True when the presented key is accepted (or no keys are configured). */
   checkKey?: (key: string | undefined) => boolean;
+  /** Paths that need no agent key: probes, and routes that check keys of their own. */
+  openPath?: (path: string) => boolean;
   /** Called once per request when it ends. */
   onRequest?: (r: { requestId: string; method: string; route: string; status: number; durationMs: number }) => void;
 }
@@ -37,7 +39,7 @@ export function requestIds(hooks: HttpHooks): MiddlewareHandler {
 /** Every route but /health requires a key once keys are configured. */
 export function auth(hooks: HttpHooks): MiddlewareHandler {
   return async (c, next) => {
-    if (!hooks.checkKey || c.req.path === '/health') return next();
+    if (!hooks.checkKey || c.req.path === '/health' || hooks.openPath?.(c.req.path)) return next();
     if (!hooks.checkKey(presentedKey((n) => c.req.header(n)))) {
       c.header('www-authenticate', 'Bearer');
       return errorResponse(c, new CrucibleError('unauthorized',
