@@ -7,6 +7,8 @@ import {
 import type { Completion, CompletionChunk, CompletionRequest, LegacyLogprobs } from '../protocol/completions.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
 import type { PromptInput } from '../protocol/worker-messages.js';
+import { type EmbeddingRequest, type EmbeddingResponse, toBase64 } from '../protocol/embeddings.js';
+import { normalize } from '../workers/engine/embedder.js';
 import type { TokenLogprob } from '../protocol/grammar.js';
 import { type ToolPlan, planTools } from './tool-plan.js';
 import type { ToolEvent } from './tool-calls.js';
@@ -145,6 +147,7 @@ export class Agent implements CrucibleApi {
       version: SERVICE_VERSION,
       protocolVersion: PROTOCOL_VERSION,
       pid: process.pid,
+      executionProviders: await this.devices.providers(),
     });
   }
 
@@ -198,6 +201,26 @@ export class Agent implements CrucibleApi {
     const models = this.registry.loaded().map((e) => e.id);
     await this.registry.unloadAll(true);
     return { models };
+  }
+
+  /** Sentence vectors from a generative model's final hidden states (`POST /v1/embeddings`). */
+  async embeddings(req: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResponse> {
+    const { lease, ctl } = await this.open(req.model, signal);
+    try {
+      const settings = lease.entry.settings;
+      if (req.dimensions !== undefined && !settings.matryoshka) {
+        throw new CrucibleError('unsupported_parameter', `'${lease.entry.id}' does not declare truncatable vectors ("matryoshka": true in its crucible.json); leave out 'dimensions'`, 'dimensions');
+      }
+      const { vectors, tokens } = await chatRunner(lease).embed(req.inputs, settings.pooling ?? 'last');
+      const data = vectors.map((v, index) => {
+        const out = req.dimensions !== undefined && req.dimensions < v.length ? normalize(v.slice(0, req.dimensions)) : v;
+        return { object: 'embedding' as const, index, embedding: req.encodingFormat === 'base64' ? toBase64(out) : Array.from(out) };
+      });
+      return { object: 'list', data, model: lease.entry.id, usage: { prompt_tokens: tokens, total_tokens: tokens } };
+    } finally {
+      ctl.dispose();
+      lease.release();
+    }
   }
 
   async countTokens(req: TokenCountRequest): Promise<TokenCount> {

@@ -69,6 +69,33 @@ export class CacheOps {
     return { model: model.ModelName };
   }
 
+  /** Fetches the remote catalog now (`POST /api/v1/models/sync`); the built-in one needs none. */
+  async sync(): Promise<{ remote: boolean; lastSync: string | null }> {
+    await this.catalog.refresh();
+    return { remote: this.catalog.hasRemote, lastSync: this.catalog.lastSync };
+  }
+
+  get lastSync(): string | null {
+    return this.catalog.lastSync;
+  }
+
+  /** Rescans the model cache (a folder linked in or out). */
+  refresh(): void {
+    this.registry.refresh();
+  }
+
+  /** Registered external models' names. */
+  externalNames(): string[] {
+    return this.externals.list().map((m) => m.ModelName);
+  }
+
+  /** Forgets an external model's registration. */
+  unregister(name: string): boolean {
+    const removed = this.externals.remove(name);
+    this.registry.refresh();
+    return removed;
+  }
+
   location(): string {
     return join(this.modelsDir);
   }

@@ -42,11 +42,18 @@ export const OPTIONS = {
   logLevel: { flag: 'log-level', env: 'CRUCIBLE_LOG_LEVEL', type: 'string', default: 'info', help: 'debug, info, warn or error' },
   logPrompts: { flag: 'log-prompts', env: 'CRUCIBLE_LOG_PROMPTS', type: 'string', default: '', help: 'Set to 1 to include prompt and completion text in debug logs' },
   ui: { flag: 'ui', env: 'CRUCIBLE_UI', type: 'string', default: '1', help: 'Serve the web console at / on the HTTP port (0, or --no-ui, turns it off)' },
+  http: { flag: 'http', env: 'CRUCIBLE_HTTP', type: 'string', default: '1', help: 'Set to 0 to serve the pipe alone, with no TCP port (a private agent)' },
+  exitOnStdinClose: { flag: 'exit-on-stdin-close', env: 'CRUCIBLE_EXIT_ON_STDIN_CLOSE', type: 'string', default: '', help: 'Set to 1 to stop when standard input closes: a child agent that ends with its parent' },
+  modelsDir: { flag: 'models-dir', env: 'CRUCIBLE_MODELS_DIR', type: 'string', default: '', help: 'Model cache folder; empty: <home>/cache/models' },
+  allowPrivateRegistries: { flag: 'allow-private-registries', env: 'CRUCIBLE_ALLOW_PRIVATE_REGISTRIES', type: 'flag', default: '', help: 'Let custom models name private, internal and bare-IP registries and URLs (refused by default: SSRF)' },
+  kubeconfig: { flag: 'kubeconfig', env: 'CRUCIBLE_KUBECONFIG', type: 'string', default: '', help: "Run the deployments API on Kubernetes with this kubeconfig ('in-cluster' inside a pod); empty: deployments run locally" },
+  image: { flag: 'image', env: 'CRUCIBLE_IMAGE', type: 'string', default: 'crucible:latest', help: 'Container image the kubernetes backend runs deployments with' },
+  openReady: { flag: 'open-ready', env: 'CRUCIBLE_OPEN_READY', type: 'flag', default: '', help: 'GET /ready answers without an API key (Kubernetes readiness probes send none)' },
   pipe: { flag: 'pipe', env: 'CRUCIBLE_PIPE', type: 'string', default: '', help: 'Pipe path; empty: <home>/crucible.sock (\\\\.\\pipe\\crucible-<user> on Windows)' },
 } as const;
 
 type Spec = typeof OPTIONS;
-export type Config = { [K in keyof Spec]: Spec[K]['type'] extends 'int' ? number : string } & { modelsDir: string };
+export type Config = { [K in keyof Spec]: Spec[K]['type'] extends 'int' ? number : string };
 
 export function usage(): string {
   return Object.values(OPTIONS)
@@ -58,13 +65,14 @@ export function usage(): string {
 export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Config {
   const { values } = parseArgs({
     args: argv.map((a) => (a === '--no-ui' ? '--ui=0' : a)),
-    options: Object.fromEntries(Object.values(OPTIONS).map((o) => [o.flag, { type: 'string' as const }])),
+    options: Object.fromEntries(Object.values(OPTIONS).map((o) => [o.flag, { type: o.type === 'flag' ? 'boolean' as const : 'string' as const }])),
     strict: true,
     allowPositionals: false,
   });
   const out: Record<string, string | number> = {};
   for (const [key, o] of Object.entries(OPTIONS)) {
-    const raw = (values as Record<string, string | undefined>)[o.flag] ?? env[o.env];
+    const given = (values as Record<string, string | boolean | undefined>)[o.flag];
+    const raw = given === true ? '1' : given === false ? undefined : given ?? env[o.env];
     if (raw === undefined || raw === '') { out[key] = o.default; continue; }
     if (o.type === 'int') {
       const n = Number(raw);
@@ -74,7 +82,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
       out[key] = raw;
     }
   }
-  const config = out as Omit<Config, 'modelsDir'>;
+  const config = out as Config;
   if (config.replicas < 1) throw new Error('--replicas must be at least 1');
   if (config.maxBatch < 1) throw new Error('--max-batch must be at least 1');
   if (config.prefillChunk < 1) throw new Error('--prefill-chunk must be at least 1');
@@ -84,7 +92,7 @@ export function loadConfig(argv: string[] = process.argv.slice(2), env: NodeJS.P
   if (config.requestTimeout < 1) throw new Error('--request-timeout must be at least 1');
   if (!['0', '1'].includes(config.ui)) throw new Error(`--ui must be 0 or 1, got '${config.ui}'`);
   if (!['debug', 'info', 'warn', 'error'].includes(config.logLevel)) throw new Error(`--log-level must be debug, info, warn or error, got '${config.logLevel}'`);
-  return { ...config, modelsDir: join(config.home, 'cache', 'models') } as Config;
+  return { ...config, modelsDir: config.modelsDir || join(config.home, 'cache', 'models') };
 }
 
 /** A comma-separated list flag as its entries; `none` is the empty list. */

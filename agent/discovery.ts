@@ -37,6 +37,8 @@ interface Manifest {
   threads?: number;
   fuse?: boolean;
   variant?: string;
+  pooling?: string;
+  matryoshka?: boolean;
   /** The catalog entry's runtime, written by the downloader. */
   runtime?: { executionProvider?: string };
 }
@@ -50,6 +52,12 @@ export interface ModelSettings {
   fuse?: boolean;
   /** Which of several `.onnx` files in the folder to load (`q4` picks `model_q4.onnx`). */
   variant?: string;
+  /** How /v1/embeddings pools hidden states (`last`, as Foundry and llama-server do, or `mean`). */
+  pooling?: 'last' | 'mean';
+  /** The model's vectors may be truncated (Matryoshka training): `dimensions` is honoured. */
+  matryoshka?: boolean;
+  /** Requests that may wait for this model; unset follows --max-queue (a deployment's own limit). */
+  maxQueue?: number;
 }
 
 const positive = (v: unknown): number | undefined => (Number.isInteger(v) && (v as number) > 0 ? (v as number) : undefined);
@@ -117,6 +125,8 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
             maxBatch: positive(m.maxBatch), replicas: positive(m.replicas), threads: positive(m.threads),
             ...(m.fuse === false ? { fuse: false } : {}),
             ...(typeof m.variant === 'string' && m.variant ? { variant: m.variant } : {}),
+            ...(m.pooling === 'mean' || m.pooling === 'last' ? { pooling: m.pooling } : {}),
+            ...(m.matryoshka === true ? { matryoshka: true } : {}),
           },
         });
       } else if (left > 1) {

@@ -10,16 +10,29 @@ export interface KeyPair {
 
 export type KeyType = 'primary' | 'secondary';
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+export const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** A fresh pair in seed 003's format: `fndry-pk-<uuid4>` and `fndry-sk-<uuid4>`. */
+export function freshKeyPair(now = new Date().toISOString()): KeyPair {
+  return { primaryKey: { value: `fndry-pk-${randomUUID()}`, createdAt: now }, secondaryKey: { value: `fndry-sk-${randomUUID()}`, createdAt: now } };
+}
+
+/** A rotated key in seed 003's format: 64 hex digits (secrets.token_hex(32)), no prefix. */
+export const rotatedKey = () => ({ value: randomBytes(32).toString('hex'), createdAt: new Date().toISOString() });
+
+/** Whether `presented` is one of `keys`, compared in constant time over SHA-256 digests. */
+export function keyMatches(presented: string | undefined, keys: string[]): boolean {
+  if (!presented) return false;
+  const d = digest(presented);
+  let ok = false;
+  for (const k of keys) ok = timingSafeEqual(d, digest(k)) || ok;
+  return ok;
+}
 
 /** Reads the keys file, creating it with fresh seed-format keys (mode 0600) when it is missing. */
 export function readOrCreateKeys(file: string): KeyPair {
   if (!existsSync(file)) {
-    const now = new Date().toISOString();
-    writeKeys(file, {
-      primaryKey: { value: `fndry-pk-${randomUUID()}`, createdAt: now },
-      secondaryKey: { value: `fndry-sk-${randomUUID()}`, createdAt: now },
-    });
+    writeKeys(file, freshKeyPair());
   }
   const pair = JSON.parse(readFileSync(file, 'utf8')) as KeyPair;
   if (typeof pair.primaryKey?.value !== 'string' || typeof pair.secondaryKey?.value !== 'string') {
@@ -35,7 +48,7 @@ export function writeKeys(file: string, pair: KeyPair): void {
 /** Replaces one key with a 64-hex-digit token (seed 003's rotated format). */
 export function rotateKey(file: string, type: KeyType): { keyType: KeyType; key: { value: string; createdAt: string } } {
   const pair = readOrCreateKeys(file);
-  const key = { value: randomBytes(32).toString('hex'), createdAt: new Date().toISOString() };
+  const key = rotatedKey();
   writeKeys(file, { ...pair, [`${type}Key`]: key } as KeyPair);
   return { keyType: type, key };
 }

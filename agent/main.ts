@@ -24,6 +24,10 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  // The parent holds the other end of stdin: when it exits, however it exits, the pipe closes.
+  if (config.exitOnStdinClose === '1') {
+    process.stdin.on('data', () => {}).once('close', () => stop('parent gone'));
+  }
 }
 
 main().catch((err) => {

@@ -12,6 +12,8 @@ export interface ChatRunner {
   readonly facts: LoadedModelFacts;
   generate(input: PromptInput, sampling: SamplingParams, signal?: AbortSignal): AsyncIterable<WorkerEvent>;
   countTokens(messages: ChatMessage[]): Promise<number>;
+  /** Sentence vectors of the inputs, and the tokens read. */
+  embed(inputs: (string | number[])[], pooling: 'last' | 'mean'): Promise<{ vectors: Float32Array[]; tokens: number }>;
   close(): Promise<void>;
 }
 
@@ -66,6 +68,12 @@ export class PiscinaRunner implements ChatRunner {
       await pool.destroy().catch(() => {});
       throw err instanceof CrucibleError ? err : new CrucibleError('model_load_failed', `the model worker failed to start: ${(err as Error).message}`);
     }
+  }
+
+  async embed(inputs: (string | number[])[], pooling: 'last' | 'mean'): Promise<{ vectors: Float32Array[]; tokens: number }> {
+    const result = await this.pool.run({ kind: 'embed', inputs, pooling } satisfies WorkerTask) as WorkerResult;
+    if (!result.ok) throw fromErrorBody(result.error);
+    return { vectors: result.vectors!, tokens: result.tokenCount! };
   }
 
   async countTokens(messages: ChatMessage[]): Promise<number> {

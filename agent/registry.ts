@@ -57,6 +57,8 @@ export interface Lease {
 export class Registry {
   private entries: ModelEntry[] = [];
   private readonly slots = new Map<string, Slot>();
+  /** Deployments' entries (agent/deployments): kept loaded, outside the eviction budget, never listed. */
+  private readonly pinned = new Map<string, ModelEntry>();
   private readonly now: () => number;
 
   constructor(private readonly deps: RegistryDeps) {
@@ -72,6 +74,8 @@ export class Registry {
 
   /** Finds a model by id, id without version, alias or folder; rescans the disk once on a miss. */
   resolve(name: string): ModelEntry {
+    const own = this.pinned.get(name);
+    if (own) return own;
     const providers = this.deps.providers?.() ?? ['cpu'];
     const hit = resolveEntry(this.entries, name, providers) ?? resolveEntry(this.refresh(), name, providers);
     if (!hit) throw new CrucibleError('model_not_found', `The model '${name}' does not exist in the model cache`, 'model');
@@ -88,35 +92,70 @@ export class Registry {
     return slot?.state === 'loaded' ? slot.runner : null;
   }
 
+  /** Loaded models, deployments' own entries aside (they are reported by the deployments API). */
   loaded(): ModelEntry[] {
-    return [...this.slots.values()].filter((s) => s.state === 'loaded').map((s) => s.entry);
+    return [...this.slots.values()].filter((s) => s.state === 'loaded' && !this.pinned.has(s.entry.id)).map((s) => s.entry);
   }
 
   /** Every known model with its state; `rescan` false reads no disk (for frequent callers such as metrics). */
   info(rescan = true): ModelInfo[] {
-    return (rescan ? this.refresh() : this.entries).map((entry) => {
-      const slot = this.slots.get(entry.id);
-      return {
-        id: entry.id,
-        alias: entry.alias,
-        folder: entry.folder,
-        path: entry.path,
-        task: entry.task,
-        state: slot?.state ?? 'cached',
-        executionProvider: slot?.runner?.facts.executionProvider ?? null,
-        error: slot?.error ?? null,
-        contextLength: slot?.runner?.facts.contextLength ?? null,
-        memoryBytes: slot?.runner?.facts.memoryBytes ?? null,
-        fused: slot?.runner ? Boolean(slot.runner.facts.fused) : null,
-        sessionMemoryBytes: slot?.runner?.facts.sessionMemoryBytes ?? null,
-        variant: slot?.runner?.facts.variant ?? null,
-        onnxFile: slot?.runner?.facts.onnxFile ?? null,
-        inFlight: slot?.inFlight ?? 0,
-        queued: slot?.queue.length ?? 0,
-        expiresInSeconds: slot?.state === 'loaded' && slot.inFlight === 0
-          ? Math.max(0, Math.round((slot.lastUsed + slot.ttl * 1000 - this.now()) / 1000)) : null,
-      };
-    });
+    return (rescan ? this.refresh() : this.entries).map((entry) => this.row(entry));
+  }
+
+  /**
+   * Registers a deployment's own entry (an id of its own over a cached model's files, with its
+   * replicas and queue limit) and loads it; it stays loaded until unpinned. A pinned entry that
+   * is already loaded is reloaded with its new settings; requests in flight on the old workers
+   * finish first.
+   */
+  async pin(entry: ModelEntry, opts: { ep?: string } = {}): Promise<ModelEntry> {
+    const reload = this.slots.has(entry.id);
+    this.pinned.set(entry.id, entry);
+    const slot = await this.ensureLoaded(entry, { ep: opts.ep, fresh: reload });
+    slot.lastUsed = this.now();
+    if (slot.inFlight === 0) this.becameIdle(slot);
+    return entry;
+  }
+
+  /** Forgets a deployment's entry and stops its workers (requests in flight end with shutting_down). */
+  async unpin(id: string): Promise<void> {
+    if (!this.pinned.has(id)) return;
+    this.pinned.delete(id);
+    const slot = this.slots.get(id);
+    if (slot) {
+      if (slot.state === 'loading') await slot.loading!.catch(() => {});
+      await this.drop(this.slots.get(id) ?? slot);
+    }
+  }
+
+  /** A pinned entry's state, as `info` reports it; null when it is not pinned. */
+  pinnedInfo(id: string): ModelInfo | null {
+    const entry = this.pinned.get(id);
+    return entry ? this.row(entry) : null;
+  }
+
+  private row(entry: ModelEntry): ModelInfo {
+    const slot = this.slots.get(entry.id);
+    return {
+      id: entry.id,
+      alias: entry.alias,
+      folder: entry.folder,
+      path: entry.path,
+      task: entry.task,
+      state: slot?.state ?? 'cached',
+      executionProvider: slot?.runner?.facts.executionProvider ?? null,
+      error: slot?.error ?? null,
+      contextLength: slot?.runner?.facts.contextLength ?? null,
+      memoryBytes: slot?.runner?.facts.memoryBytes ?? null,
+      fused: slot?.runner ? Boolean(slot.runner.facts.fused) : null,
+      sessionMemoryBytes: slot?.runner?.facts.sessionMemoryBytes ?? null,
+      variant: slot?.runner?.facts.variant ?? null,
+      onnxFile: slot?.runner?.facts.onnxFile ?? null,
+      inFlight: slot?.inFlight ?? 0,
+      queued: slot?.queue.length ?? 0,
+      expiresInSeconds: slot?.state === 'loaded' && slot.inFlight === 0
+        ? Math.max(0, Math.round((slot.lastUsed + slot.ttl * 1000 - this.now()) / 1000)) : null,
+    };
   }
 
   /**
@@ -148,7 +187,7 @@ export class Registry {
   }
 
   private wait(slot: Slot, signal?: AbortSignal): Promise<void> {
-    if (slot.queue.length >= this.deps.maxQueue) {
+    if (slot.queue.length >= (slot.entry.settings.maxQueue ?? this.deps.maxQueue)) {
       const err = new CrucibleError('overloaded',
         `'${slot.entry.id}' is serving ${slot.inFlight} requests with ${slot.queue.length} waiting; try again shortly`);
       err.retryAfter = Math.min(30, 1 + Math.ceil(slot.queue.length / Math.max(1, this.deps.capacity(slot.entry))));
@@ -190,8 +229,9 @@ export class Registry {
     return entry;
   }
 
+  /** Unloads every model but deployments' (those stop when their deployment is deleted). */
   async unloadAll(force = true): Promise<void> {
-    await Promise.all([...this.slots.values()].map((s) => this.unload(s.entry.id, force).catch(() => {})));
+    await Promise.all([...this.slots.values()].filter((s) => !this.pinned.has(s.entry.id)).map((s) => this.unload(s.entry.id, force).catch(() => {})));
   }
 
   /**
@@ -199,12 +239,12 @@ export class Registry {
    * awaited, so however many requests arrive together exactly one load runs per model and every
    * one of them waits on it and gets its result.
    */
-  private async ensureLoaded(entry: ModelEntry, opts: { ttl?: number; ep?: string; variant?: string }): Promise<Slot> {
+  private async ensureLoaded(entry: ModelEntry, opts: { ttl?: number; ep?: string; variant?: string; fresh?: boolean }): Promise<Slot> {
     const slot = this.slots.get(entry.id);
     const ep = opts.ep ?? slot?.ep ?? this.deps.defaultEp;
     const variant = opts.variant ?? slot?.variant;
     // A load that names another provider or variant than the slot's needs a new session.
-    const fits = (s: Slot) => (!opts.ep || s.ep === opts.ep) && (opts.variant === undefined || s.variant === opts.variant
+    const fits = (s: Slot) => !opts.fresh && (!opts.ep || s.ep === opts.ep) && (opts.variant === undefined || s.variant === opts.variant
       || (s.runner !== null && (s.runner.facts.variant === opts.variant || s.runner.facts.onnxFile?.endsWith(`/${opts.variant}`) === true)));
     if (slot?.state === 'loaded' && fits(slot)) return slot;
     if (slot?.state === 'loading' && fits(slot)) {
@@ -215,7 +255,7 @@ export class Registry {
     // A different provider means a new session: the old one is retired once its requests finish.
     const previous = slot && slot.state !== 'failed' ? slot : null;
     // A load reads the folder's crucible.json afresh: settings changed since the last load apply.
-    entry = this.refresh().find((e) => e.id === entry.id) ?? entry;
+    entry = this.pinned.get(entry.id) ?? this.refresh().find((e) => e.id === entry.id) ?? entry;
     const fresh: Slot = {
       entry, state: 'loading', loading: null, runner: null, error: null, ep, variant, ttl: opts.ttl ?? this.deps.defaultTtl,
       inFlight: 0, lastUsed: this.now(), timer: null, idleWaiters: [], queue: [],
@@ -257,8 +297,10 @@ export class Registry {
 
   /** Evicts the least recently used idle model when the budget is full; busy models stay. */
   private async makeRoom(loading: Slot): Promise<void> {
+    // A deployment's workers come on top of the budget: they make no room and are never evicted.
+    if (this.pinned.has(loading.entry.id)) return;
     // External models hold no memory here and do not count against the budget.
-    const live = [...this.slots.values()].filter((s) => s !== loading && s.state !== 'failed' && !s.entry.external);
+    const live = [...this.slots.values()].filter((s) => s !== loading && s.state !== 'failed' && !s.entry.external && !this.pinned.has(s.entry.id));
     if (live.length < this.deps.maxLoaded) return;
     const idle = live.filter((s) => s.state === 'loaded' && s.inFlight === 0).sort((a, b) => a.lastUsed - b.lastUsed);
     if (idle.length > 0) await this.drop(idle[0]);
@@ -267,7 +309,7 @@ export class Registry {
   private becameIdle(slot: Slot): void {
     for (const w of slot.idleWaiters.splice(0)) w();
     this.clearTimer(slot);
-    if (slot.state !== 'loaded') return;
+    if (slot.state !== 'loaded' || this.pinned.has(slot.entry.id)) return;
     slot.timer = setTimeout(() => {
       if (slot.inFlight === 0 && this.slots.get(slot.entry.id) === slot) void this.drop(slot);
     }, slot.ttl * 1000);

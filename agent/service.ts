@@ -1,4 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
@@ -11,10 +12,12 @@ import { Catalog } from './catalog/catalog.js';
 import { type Config, listOf, threadsFor } from './config.js';
 import type { ModelEntry } from './discovery.js';
 import { DeviceProbe } from './devices.js';
+import type { ControlPlane } from './deployments/control-plane.js';
+import { createControlPlane, truthy } from './deployments/index.js';
 import { Downloader } from './downloads/downloader.js';
 import { ProxyRunner } from './external/proxy-runner.js';
 import { ExternalRegistrations } from './external/registrations.js';
-import { BUNDLED_MODELS, defaultPipeName, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
+import { BUNDLED_MODELS, defaultPipeName, lockHome, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
 import { KeyStore, readOrCreateKeys } from './keys.js';
 import { AuditLog, isManagement } from './identity/audit.js';
 import { AccessKeys } from './identity/access-keys.js';
@@ -28,12 +31,52 @@ import { Registry } from './registry.js';
 
 export interface RunningService {
   agent: Agent;
+  /** Seed 003's control plane (models and deployments). */
+  control: ControlPlane;
   registry: Registry;
   metrics: Metrics;
   log: Logger;
   url: string;
   port: number;
   pipeName: string;
+  close(): Promise<void>;
+}
+
+/** A listener (the HTTP server or the pipe server) that can be closed on its own. */
+export interface Listener {
+  close(): Promise<void>;
+}
+
+/**
+ * The agent without listeners: registry, workers, catalog and the Hono app, in this process. The
+ * standalone service adds the pipe and HTTP listeners; embedded mode (the SDK's
+ * `CrucibleManager.create`) adds them only when asked. It holds the home's lock until closed.
+ */
+export interface AgentCore {
+  agent: Agent;
+  registry: Registry;
+  metrics: Metrics;
+  log: Logger;
+  config: Config;
+  /** What `status` and service.json report; set by whoever opens listeners. */
+  endpoints: string[];
+  pipeName: string;
+  /** `GET /ready` answers ready while true. */
+  ready: boolean;
+  /** Seed 003's control plane (models and deployments). */
+  control: ControlPlane;
+  /** Starts the deployments' control loop once the agent is reachable at `baseUrl`. */
+  startControlPlane(baseUrl: string): void;
+  /** Serves the HTTP app on host:port (0 picks a free port); resolves with its URL. Closed by close() if still open. */
+  listenHttp(host: string, port: number): Promise<Listener & { url: string; port: number }>;
+  /** Serves the pipe protocol on a socket (or Windows named pipe). Closed by close() if still open. */
+  listenPipe(name: string): Promise<Listener>;
+  /** Writes service.json with the current endpoints and pipe, so that other processes find the agent. */
+  publish(): void;
+  /**
+   * Removes service.json (when it is ours), ends requests in flight, closes the listeners, stops
+   * the workers and releases the home. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -80,8 +123,8 @@ async function oidcOf(config: Config): Promise<OidcVerifier | undefined> {
   });
 }
 
-/** Wires the registry, the agent and the transports together and publishes service.json. */
-export async function startService(config: Config, opts: { logToStderr?: boolean } = {}): Promise<RunningService> {
+/** Wires the registry, the agent, the catalog and the HTTP app together, with no listener yet. */
+export async function createAgent(config: Config, opts: { logToStderr?: boolean } = {}): Promise<AgentCore> {
   const staticKeys = config.apiKeys.split(',').map((k) => k.trim()).filter(Boolean);
   if (config.apiKeysFile) readOrCreateKeys(config.apiKeysFile);
   const keys = new KeyStore(config.apiKeysFile || null, staticKeys);
@@ -93,6 +136,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     throw new Error(`refusing to listen on ${config.host} without API keys: set --api-keys-file, CRUCIBLE_API_KEYS or --oidc-issuer, or keep the default 127.0.0.1`);
   }
   prepareHome(config.home, config.modelsDir);
+  const releaseHome = lockHome(config.home);
   const log = createLogger(config.home, config.logLevel, opts.logToStderr ?? true);
   const metrics = new Metrics();
   const externals = new ExternalRegistrations(join(config.home, 'external-models.json'));
@@ -138,9 +182,6 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     },
   });
   metrics.sample = () => registry.info(false);
-  const pipeName = config.pipe || defaultPipeName(config.home);
-  let endpoints: string[] = [];
-  let ready = false;
   const catalog = new Catalog({
     builtin: builtinCatalog(BUNDLED_MODELS),
     remoteUrl: config.catalogUrl || undefined,
@@ -150,17 +191,24 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   const downloader = new Downloader(config.modelsDir, (msg) => log.info(msg), (model, n) => metrics.downloadBytes.inc({ model }, n));
   const cache = new CacheOps(registry, catalog, downloader, externals, devices, config.modelsDir);
   const agent = new Agent(registry, devices, cache, {
-    endpoints: () => endpoints,
-    pipeName: () => pipeName,
+    endpoints: () => core.endpoints,
+    pipeName: () => core.pipeName,
     modelDirPath: config.modelsDir,
   }, { defaultPredictModel: config.predictModel, metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1' });
+  let baseUrl = '';
+  const plane = await createControlPlane(config, { registry, cache, devices, log, baseUrl: () => baseUrl });
   const app = createHttpApp(agent, {
-    ready: () => ready,
+    control: plane.control,
+    openReady: truthy(config.openReady),
+    ready: () => core.ready,
     maxBodyBytes: config.maxBodyBytes,
     maxImageBytes: config.maxImageBytes,
     corsOrigins: listOf(config.corsOrigins),
     allowedHosts: acceptedHosts(config),
     identity: identity.enabled ? identity : undefined,
+    // Deployments' data planes check their own keys, and the agent's where a deployment has none.
+    // With tokens alone, a deployment without keys of its own is not open: tokens are not taken there.
+    checkKey: identity.enabled ? (k) => keys.enabled && k !== undefined && keys.check(k) : undefined,
     audit: audit ? (limit) => audit.read(limit) : undefined,
     accessKeys: identity.enabled ? accessKeys : undefined,
     onAllowed: (r) => {
@@ -185,55 +233,105 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     },
   });
 
-  const pipe = await startPipeServer(pipeName, agent, {
-    onRequest: (r) => {
-      metrics.pipeRequests.inc({ op: r.op, outcome: r.code ?? r.outcome });
-      log[r.code === 'internal_error' ? 'error' : 'debug']({ op: r.op, outcome: r.outcome, code: r.code, durationMs: r.durationMs }, 'pipe request');
+  const open = new Set<Listener>();
+  /** A listener the core closes on close(), unless its owner closed it first. */
+  const track = <L extends Listener>(l: L): L => {
+    const close = l.close.bind(l);
+    let closed: Promise<void> | null = null;
+    open.add(l);
+    l.close = () => {
+      open.delete(l);
+      closed ??= close();
+      return closed;
+    };
+    return l;
+  };
+  let closing: Promise<void> | null = null;
+  const core: AgentCore = {
+    agent, registry, metrics, log, config, endpoints: [], pipeName: '', ready: false, control: plane.control,
+    startControlPlane(url) {
+      baseUrl = url;
+      plane.start();
     },
-    onConnection: (event, detail) => {
-      if (event === 'protocol_error') log.warn({ detail }, 'pipe protocol error; connection closed');
+    async listenHttp(host, port) {
+      const server = await new Promise<ServerType>((resolve, reject) => {
+        const s = serve({ fetch: app.fetch, port, hostname: host }, () => resolve(s));
+        s.once('error', reject);
+      });
+      const bound = (server.address() as AddressInfo).port;
+      return track({
+        url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`,
+        port: bound,
+        close: () => new Promise<void>((r) => {
+          server.close(() => r());
+          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        }),
+      });
     },
-  });
-  let server: ServerType;
-  let port: number;
+    listenPipe: async (name) => track(await startPipeServer(name, agent, {
+      onRequest: (r) => {
+        metrics.pipeRequests.inc({ op: r.op, outcome: r.code ?? r.outcome });
+        log[r.code === 'internal_error' ? 'error' : 'debug']({ op: r.op, outcome: r.outcome, code: r.code, durationMs: r.durationMs }, 'pipe request');
+      },
+      onConnection: (event, detail) => {
+        if (event === 'protocol_error') log.warn({ detail }, 'pipe protocol error; connection closed');
+      },
+    })),
+    publish() {
+      writeServiceFile(config.home, {
+        pid: process.pid, version: SERVICE_VERSION, protocolVersion: PROTOCOL_VERSION, endpoints: core.endpoints, pipeName: core.pipeName,
+        modelDirPath: config.modelsDir, startedAt: new Date().toISOString(),
+        ...(config.apiKeysFile ? { apiKeysFile: config.apiKeysFile } : {}),
+      });
+    },
+    close() {
+      closing ??= (async () => {
+        core.ready = false;
+        removeServiceFile(config.home);
+        // In-flight requests end with shutting_down before their workers go away.
+        agent.stopAll();
+        await new Promise((r) => setTimeout(r, 50));
+        await Promise.all([...open].map((l) => l.close()));
+        await plane.close();
+        await registry.close();
+        releaseHome();
+      })();
+      return closing;
+    },
+  };
+  return core;
+}
+
+/** The standalone agent: the core with its pipe and HTTP listeners, published in service.json. */
+export async function startService(config: Config, opts: { logToStderr?: boolean } = {}): Promise<RunningService> {
+  const core = await createAgent(config, opts);
+  const { agent, registry, metrics, log } = core;
+  let url = '';
+  let port = 0;
   try {
-    ({ server, port } = await new Promise<{ server: ServerType; port: number }>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => resolve({ server: s, port: info.port }));
-      s.once('error', reject);
-    }));
+    core.pipeName = config.pipe || defaultPipeName(config.home);
+    await core.listenPipe(core.pipeName);
+    // --http 0: a private agent on its socket alone (the Python SDK's Manager.create).
+    if (config.http !== '0') {
+      ({ url, port } = await core.listenHttp(config.host, config.port));
+      core.endpoints = [url];
+    }
   } catch (err) {
-    await pipe.close();
+    await core.close();
     throw err;
   }
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const url = `http://${host}:${port}`;
-  endpoints = [url];
-  writeServiceFile(config.home, {
-    pid: process.pid, version: SERVICE_VERSION, protocolVersion: PROTOCOL_VERSION, endpoints, pipeName,
-    modelDirPath: config.modelsDir, startedAt: new Date().toISOString(),
-    ...(config.apiKeysFile ? { apiKeysFile: config.apiKeysFile } : {}),
-  });
-  ready = true;
-  log.info({ url, pipeName, modelsDir: config.modelsDir, auth: identity.enabled }, 'crucible started');
+  core.startControlPlane(url);
+  core.publish();
+  core.ready = true;
+  log.info({ url, pipeName: core.pipeName, modelsDir: config.modelsDir, auth: Boolean(config.apiKeysFile || config.apiKeys.trim() || config.oidcIssuer) }, 'crucible started');
 
-  let closing: Promise<void> | null = null;
+  let stopped: Promise<void> | null = null;
   const close = () => {
-    closing ??= (async () => {
-      ready = false;
-      removeServiceFile(config.home);
-      // In-flight requests end with shutting_down before their workers go away.
-      agent.stopAll();
-      await new Promise((r) => setTimeout(r, 50));
-      await pipe.close();
-      await registry.close();
-      await new Promise<void>((r) => {
-        server.close(() => r());
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      });
+    stopped ??= core.close().then(() => {
       log.info('crucible stopped');
       log.flush?.();
-    })();
-    return closing;
+    });
+    return stopped;
   };
-  return { agent, registry, metrics, log, url, port, pipeName, close };
+  return { agent, control: core.control, registry, metrics, log, url, port, pipeName: core.pipeName, close };
 }

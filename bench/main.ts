@@ -4,6 +4,7 @@
  *   (c) Crucible over HTTP (SSE), one stream         (d) Crucible over the pipe, one stream
  *   (e) Crucible, 8 concurrent HTTP streams          (f) transformers.js, static batch of 8
  *   (g) Crucible HTTP, 1 stream, on the int4 form     (h) the same, 8 concurrent streams
+ *   (i) llama.cpp on the same weights as F32 GGUF     (j) llama.cpp, 8 parallel sequences (bench/llamacpp.ts)
  *       (`crucible model optimize --int4`: MatMulNBits block 32, accuracy level 4)
  * Greedy, exactly N new tokens each; medians over --runs runs after a warm-up; ratios to (a).
  */
@@ -18,6 +19,7 @@ import { quantizeModel } from '../workers/optimize/quantize-model.js';
 import { type GrammarFigures, benchGrammar } from './grammar.js';
 import { loadFloor, profileEngine } from './floor.js';
 import { loadEngine, startAgent } from './crucible.js';
+import { type LlamaCppFigures, benchLlamaCpp, llamaCppRows } from './llamacpp.js';
 import { loadPeer } from './peer.js';
 import { type Figure, repeat, summarise } from './stats.js';
 
@@ -50,6 +52,7 @@ interface ModelResult {
   grammar: GrammarFigures;
   /** Time to first token of a conversation's second turn against its first (prefix reuse). */
   turns: { firstMs: number; secondMs: number; cached: number; words: number };
+  llamacpp: LlamaCppFigures;
 }
 
 async function benchModel(dir: string): Promise<ModelResult> {
@@ -62,6 +65,7 @@ async function benchModel(dir: string): Promise<ModelResult> {
   console.error(`  (f) transformers.js batch 8: ${f.tokPerSec} tok/s`);
   const peerMemory = peer.memoryBytes;
   await peer.dispose();
+  const llamacpp = await benchLlamaCpp(dir, threads, PROMPTS, tokens, runs);
 
   const plain = await loadEngine(dir, threads);
   const b0 = summarise(await repeat(runs, () => plain.single(PROMPTS[0], tokens)));
@@ -124,7 +128,7 @@ async function benchModel(dir: string): Promise<ModelResult> {
           crucibleSession: mb(floatSession), int4Session: mb(await agent4.sessionBytes()),
         },
         int4: { agreement: q.agreement, mbBefore: mb(q.bytesBefore)!, mbAfter: mb(q.bytesAfter)! },
-        grammar, turns,
+        grammar, turns, llamacpp,
       };
     } finally {
       await agent4.stop();
@@ -162,6 +166,7 @@ function table(results: ModelResult[]): string {
       const fig = r.figures[k];
       lines.push(`| ${LABELS[k]} | ${fig.tokPerSec} | ${(fig.tokPerSec / base).toFixed(2)}x | ${fig.ttftMs === null ? '-' : `${fig.ttftMs} ms`} |`);
     }
+    lines.push(...llamaCppRows(r.llamacpp, r.figures.a, r.figures.c, r.figures.e));
     const { a, c, e, f, g, h } = r.figures;
     lines.push(`| (c)/(a), (e)/(c), (e)/(f) | | ${(c.tokPerSec / a.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / f.tokPerSec).toFixed(2)}x | |`);
     const { floor1, floor8, b: bb, d } = r.figures;

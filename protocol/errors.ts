@@ -25,6 +25,12 @@ export const ERROR_CODES = {
   not_found: { status: 404, type: 'invalid_request_error' },
   method_not_allowed: { status: 405, type: 'invalid_request_error' },
   model_in_use: { status: 409, type: 'invalid_request_error' },
+  /** Another agent (standalone or embedded) already runs on this home. */
+  home_in_use: { status: 409, type: 'invalid_request_error' },
+  /** A resource of that name already exists (the control plane's Conflict). */
+  conflict: { status: 409, type: 'invalid_request_error' },
+  /** API keys asked of a deployment whose authentication is disabled (seed 003). */
+  authentication_disabled: { status: 400, type: 'invalid_request_error' },
   payload_too_large: { status: 413, type: 'invalid_request_error' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error' },
   cancelled: { status: 499, type: 'cancelled' },
@@ -38,6 +44,8 @@ export const ERROR_CODES = {
   connection_closed: { status: 503, type: 'server_error' },
   duplicate_id: { status: 400, type: 'invalid_request_error' },
   timeout: { status: 504, type: 'server_error' },
+  /** The SDK's autoStart could not bring an agent up. */
+  agent_start_failed: { status: 503, type: 'server_error' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

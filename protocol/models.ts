@@ -61,13 +61,15 @@ export interface ServiceStatus {
   version: string;
   protocolVersion: number;
   pid: number;
+  /** Execution providers that can run on this machine, best first (the SDK ranks variants with them). */
+  executionProviders: string[];
 }
 
-export function serviceStatus(s: { endpoints: string[]; modelDirPath: string; pipeName: string; version: string; protocolVersion: number; pid: number }): ServiceStatus {
+export function serviceStatus(s: { endpoints: string[]; modelDirPath: string; pipeName: string; version: string; protocolVersion: number; pid: number; executionProviders: string[] }): ServiceStatus {
   return {
     Endpoints: s.endpoints, ModelDirPath: s.modelDirPath, PipeName: s.pipeName, Version: s.version,
     endpoints: s.endpoints, modelDirPath: s.modelDirPath, pipeName: s.pipeName, version: s.version,
-    protocolVersion: s.protocolVersion, pid: s.pid,
+    protocolVersion: s.protocolVersion, pid: s.pid, executionProviders: s.executionProviders,
   };
 }
 

@@ -1,3 +1,4 @@
+import type { EmbeddingRequest, EmbeddingResponse } from './embeddings.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, TokenCount, TokenCountRequest } from './chat.js';
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from './catalog.js';
 import type { Completion, CompletionChunk, CompletionRequest } from './completions.js';
@@ -29,6 +30,7 @@ export interface CrucibleApi {
   completions(req: CompletionRequest, signal?: AbortSignal): Promise<Completion>;
   completionsStream(req: CompletionRequest, signal?: AbortSignal): AsyncIterable<CompletionChunk>;
   countTokens(req: TokenCountRequest): Promise<TokenCount>;
+  embeddings(req: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResponse>;
   /** The merged catalog (`GET /foundry/list`). */
   catalog(): Promise<CatalogListing[]>;
   /** Downloads a catalog model into the cache, reporting progress as it goes. */
@@ -48,6 +50,6 @@ export interface CrucibleApi {
 /** Pipe operation names (see docs/protocol.md); each maps to one CrucibleApi call. */
 export const OPS = [
   'status', 'models.list', 'models.info', 'models.cached', 'models.loaded', 'models.load', 'models.unload',
-  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'models.get', 'chat.completions', 'completions', 'predict', 'model.metadata', 'tokenizer.count', 'gpu.get', 'gpu.set', 'cancel',
+  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'models.get', 'chat.completions', 'completions', 'predict', 'model.metadata', 'tokenizer.count', 'embeddings', 'gpu.get', 'gpu.set', 'cancel',
 ] as const;
 export type OpName = (typeof OPS)[number];

@@ -65,6 +65,13 @@ export interface GenerateTask {
   cancel: SharedArrayBuffer;
 }
 
+/** Sentence vectors for a batch of inputs (texts are tokenized in the worker). */
+export interface EmbedTask {
+  kind: 'embed';
+  inputs: (string | number[])[];
+  pooling: 'last' | 'mean';
+}
+
 export interface CountTask {
   kind: 'count';
   messages: ChatMessage[];
@@ -79,7 +86,7 @@ export interface CrashTask {
   kind: 'crash';
 }
 
-export type WorkerTask = GenerateTask | CountTask | LoadTask | CrashTask;
+export type WorkerTask = GenerateTask | CountTask | LoadTask | CrashTask | EmbedTask;
 
 export type WorkerEvent =
   /** `cachedTokens`: prompt tokens whose KV came from the prefix cache instead of a prefill. */
@@ -91,7 +98,7 @@ export type WorkerEvent =
   | { type: 'error'; error: ErrorBody };
 
 export type WorkerResult =
-  | { ok: true; facts?: LoadedModelFacts; tokenCount?: number }
+  | { ok: true; facts?: LoadedModelFacts; tokenCount?: number; vectors?: Float32Array[] }
   | { ok: false; error: ErrorBody };
 
 /** What a predictive model's worker starts with. */

@@ -27,6 +27,10 @@ export default async function handle(task: WorkerTask): Promise<WorkerResult> {
     switch (task.kind) {
       case 'load':
         return { ok: true, facts: e.facts };
+      case 'embed': {
+        const { vectors, tokens } = await e.embed(task.inputs, task.pooling);
+        return { ok: true, vectors, tokenCount: tokens };
+      }
       case 'count':
         return { ok: true, tokenCount: e.countTokens(task.messages) };
       case 'generate':

@@ -29,6 +29,8 @@ export const providerOf = (entry: CatalogEntry): string => providerName(entry.ru
 export class Catalog {
   private remote: CatalogEntry[] = [];
   private fetchedAt = 0;
+  /** When the remote catalog was last fetched successfully (ms), null when never. */
+  private syncedAt: number | null = null;
   private inflight: Promise<void> | null = null;
   private readonly maxAge: number;
   private readonly now: () => number;
@@ -63,6 +65,15 @@ export class Catalog {
     return pickVariant(variants, name, ctx.providers)?.entry;
   }
 
+  /** The last successful fetch of the remote catalog (ISO 8601), null when there is none. */
+  get lastSync(): string | null {
+    return this.syncedAt === null ? null : new Date(this.syncedAt).toISOString();
+  }
+
+  get hasRemote(): boolean {
+    return Boolean(this.opts.remoteUrl);
+  }
+
   /** Fetches the remote catalog; on failure keeps what it had (stale beats nothing offline). */
   refresh(): Promise<void> {
     const url = this.opts.remoteUrl;
@@ -76,6 +87,7 @@ export class Catalog {
         if (!list) throw new Error('the catalog is not a JSON array');
         this.remote = this.parse(list);
         this.fetchedAt = this.now();
+        this.syncedAt = this.fetchedAt;
         this.writeCache({ url, fetchedAt: this.fetchedAt, entries: list });
       } catch (err) {
         this.opts.log?.(`catalog ${url} unavailable: ${(err as Error).message}`);
@@ -106,6 +118,7 @@ export class Catalog {
       if (c.url !== this.opts.remoteUrl) return;
       this.remote = this.parse(c.entries);
       this.fetchedAt = c.fetchedAt;
+      this.syncedAt = c.fetchedAt;
     } catch {
       // No cache yet.
     }

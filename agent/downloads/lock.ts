@@ -1,15 +1,8 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CrucibleError } from '../../protocol/errors.js';
+import { processAlive as alive } from '../home.js';
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /**
  * A lock file holding the owner's pid, created exclusively. A lock whose owner is gone is stale

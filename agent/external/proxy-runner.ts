@@ -52,6 +52,10 @@ export class ProxyRunner implements ChatRunner {
     return res;
   }
 
+  async embed(): Promise<{ vectors: Float32Array[]; tokens: number }> {
+    throw new CrucibleError('unsupported_parameter', `'${this.model.ModelName}' is an external model; embeddings are served for local models only`, 'model');
+  }
+
   async countTokens(messages: ChatMessage[]): Promise<number> {
     const res = await this.post('/v1/chat/completions/tokenizer/encode/count', { model: this.model.ModelName, messages });
     const body = await res.json() as { tokenCount?: number };

@@ -24,4 +24,13 @@ export class ExternalRegistrations {
     this.models = [...this.models.filter((m) => m.ModelName.toLowerCase() !== model.ModelName.toLowerCase()), model];
     writeFileAtomic(this.file, JSON.stringify(this.models, null, 2));
   }
+
+  /** Forgets a model name's registration; false when there was none. */
+  remove(name: string): boolean {
+    const kept = this.models.filter((m) => m.ModelName.toLowerCase() !== name.toLowerCase());
+    if (kept.length === this.models.length) return false;
+    this.models = kept;
+    writeFileAtomic(this.file, JSON.stringify(this.models, null, 2));
+    return true;
+  }
 }

@@ -67,6 +67,16 @@ export const ROUTE_TABLE: RouteRule[] = [
   { methods: ['GET', 'HEAD'], path: '/healthz', need: 'public' },
   { methods: ['GET', 'HEAD'], path: '/ready', need: 'public' },
   { methods: ['GET', 'HEAD'], path: '/readyz', need: 'public' },
+  // The control plane's API description and Swagger UI.
+  { methods: ['GET', 'HEAD'], path: '/openapi.json', need: 'public' },
+  { methods: ['GET', 'HEAD'], path: '/docs', need: 'public' },
+  { methods: ['GET', 'HEAD'], path: '/docs/*', need: 'public' },
+  // Deployments' data planes authenticate by their own primary and secondary keys (and the
+  // agent's keys where a deployment has authentication disabled): deployment-routes.ts.
+  { methods: '*', path: '/deployments/:name', need: 'public' },
+  { methods: '*', path: '/deployments/:name/*', need: 'public' },
+  { methods: '*', path: '/namespaces/:ns/deployments/:name', need: 'public' },
+  { methods: '*', path: '/namespaces/:ns/deployments/:name/*', need: 'public' },
   // The web console's static files (the page then asks for a key or token).
   { methods: ['GET', 'HEAD'], path: '/', need: 'public' },
   { methods: ['GET', 'HEAD'], path: '/console/:file', need: 'public' },
@@ -91,6 +101,7 @@ export const ROUTE_TABLE: RouteRule[] = [
   { methods: ['POST'], path: '/v1/chat/completions', need: 'chat/invoke' },
   { methods: ['POST'], path: '/v1/chat/completions/tokenizer/encode/count', need: 'chat/invoke' },
   { methods: ['POST'], path: '/v1/completions', need: 'chat/invoke' },
+  { methods: ['POST'], path: '/v1/embeddings', need: 'chat/invoke' },
   { methods: ['POST'], path: '/v1/audio/transcriptions', need: 'audio/invoke' },
   { methods: ['POST'], path: '/v1/audio/translations', need: 'audio/invoke' },
   { methods: ['POST'], path: '/v1/predict', need: 'predict/invoke' },

@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { CrucibleError } from '../../protocol/errors.js';
-import type { CrucibleClient } from '../typescript/connect.js';
+import type { AgentClient } from '../typescript/connect.js';
 import { downloadWithBar } from './model-commands.js';
 
 export interface ChatOptions {
@@ -16,7 +16,7 @@ interface Message {
 }
 
 /** Loads a model, downloading it first (with the progress bar) when only the catalog has it. */
-async function loadOrDownload(c: CrucibleClient, name: string, log: (s: string) => void): Promise<string> {
+async function loadOrDownload(c: AgentClient, name: string, log: (s: string) => void): Promise<string> {
   try {
     return (await c.load(name)).model;
   } catch (err) {
@@ -36,7 +36,7 @@ async function loadOrDownload(c: CrucibleClient, name: string, log: (s: string) 
  * answer being written (at the prompt: twice to leave), `/clear` forgets the history and `/exit`
  * (or Ctrl-D) leaves. With piped input each line is answered in turn and only answers are printed.
  */
-export async function modelRun(c: CrucibleClient, name: string, opts: ChatOptions,
+export async function modelRun(c: AgentClient, name: string, opts: ChatOptions,
   io: { input: Readable & { isTTY?: boolean }; output: Writable; errors: Writable } = { input: process.stdin, output: process.stdout, errors: process.stderr }): Promise<number> {
   if (!name) {
     io.errors.write('usage: crucible model run <model> [--max-tokens N] [--temperature T]\n');

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-/** The `crucible` command. Commands that talk to the agent go through the shared client. */
+/** The `crucible` command. Commands that talk to the agent go through the SDK (CrucibleManager.connect). */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CrucibleError } from '../../protocol/errors.js';
-import { closeClient, connect, defaultHome } from '../typescript/connect.js';
+import { type AgentClient, defaultHome } from '../typescript/connect.js';
+import { CrucibleManager } from '../typescript/sdk/index.js';
 import { accessKeysCommand, serviceKeys, serviceLogs } from './admin-commands.js';
 import { modelRun } from './chat-command.js';
+import { deploymentCommand } from './deployment-commands.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
 import { modelOptimize } from './optimize-command.js';
 import { serviceStart, serviceStatus, serviceStop } from './service-commands.js';
@@ -38,14 +40,23 @@ const HELP = `Usage: crucible [--home DIR] <command>
                                   download if needed, load, and chat in the terminal
                                   (/clear, /exit; Ctrl-C stops an answer; piped input: a turn a line)
 
+  deployment list [--namespace NS] [--json]          seed 003's deployments on this agent
+  deployment get <name>                              one deployment's spec and status
+  deployment create <name> --model M [--replicas N] [--auth] [--compute cpu|gpu] [--workload predictive] [--env K=V]...
+                                  a kept-loaded model with its own workers (and its own keys with --auth)
+  deployment patch <name> [--replicas N] [--env K=V]...
+  deployment delete <name>
+  deployment keys <name> [rotate primary|secondary]  its primary and secondary API keys
+                                  (every deployment command takes --namespace NS, default 'default')
+
 Agent options: see 'npm start -- --help'.`;
 
-async function withClient<T>(home: string, fn: (c: Awaited<ReturnType<typeof connect>>) => Promise<T>): Promise<T> {
-  const client = await connect({ home });
+async function withClient<T>(home: string, fn: (c: AgentClient) => Promise<T>): Promise<T> {
+  const mgr = await CrucibleManager.connect({ home });
   try {
-    return await fn(client);
+    return await fn(mgr.client);
   } finally {
-    closeClient(client);
+    await mgr.close();
   }
 }
 
@@ -58,7 +69,9 @@ async function main(argv: string[]): Promise<number> {
       'block-size': { type: 'string' }, 'accuracy-level': { type: 'string' }, 'min-agreement': { type: 'string' }, lines: { type: 'string' }, follow: { type: 'boolean' },
       'api-keys-file': { type: 'string' }, 'max-tokens': { type: 'string' }, temperature: { type: 'string' },
       'ignore-eos': { type: 'boolean' },
-      preset: { type: 'string' }, model: { type: 'string', multiple: true }, expires: { type: 'string' }, name: { type: 'string' }, actions: { type: 'string' },
+      namespace: { type: 'string' }, model: { type: 'string', multiple: true }, replicas: { type: 'string' }, compute: { type: 'string' },
+      workload: { type: 'string' }, auth: { type: 'boolean' }, env: { type: 'string', multiple: true }, json: { type: 'boolean' },
+      preset: { type: 'string' }, expires: { type: 'string' }, name: { type: 'string' }, actions: { type: 'string' },
     },
     allowPositionals: true,
     strict: false,
@@ -127,6 +140,13 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     });
     default:
+      if (group === 'deployment') {
+        return deploymentCommand(home, action, rest, {
+          namespace: values.namespace as string | undefined, model: (values.model as string[] | undefined)?.at(-1), replicas: values.replicas as string | undefined,
+          compute: values.compute as string | undefined, workload: values.workload as string | undefined, auth: values.auth as boolean | undefined,
+          env: values.env as string[] | undefined, json: values.json as boolean | undefined,
+        });
+      }
       if (group === 'predict') {
         const [model, file] = [action, ...rest];
         if (!model || !file) {

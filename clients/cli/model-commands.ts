@@ -1,12 +1,12 @@
 import cliProgress from 'cli-progress';
 import type { DownloadProgress } from '../../protocol/catalog.js';
-import type { CrucibleClient } from '../typescript/connect.js';
+import type { AgentClient } from '../typescript/connect.js';
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 const duration = (s: number | null) => (s === null ? '?' : s >= 3600 ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m` : s >= 60 ? `${Math.floor(s / 60)}m${Math.round(s % 60)}s` : `${Math.round(s)}s`);
 
 /** `crucible model list`: the catalog, with what is cached. */
-export async function modelList(c: CrucibleClient): Promise<number> {
+export async function modelList(c: AgentClient): Promise<number> {
   const rows = await c.catalog();
   console.log(`${'ALIAS'.padEnd(18)} ${'ID'.padEnd(40)} ${'DEVICE'.padEnd(6)} ${'SIZE'.padStart(8)}  CACHED  LICENSE`);
   for (const e of rows) {
@@ -19,7 +19,7 @@ export async function modelList(c: CrucibleClient): Promise<number> {
  * Downloads a model with a progress bar (bytes, percent, rate, time left) on standard error;
  * Ctrl-C cancels. Resolves to the downloaded id.
  */
-export async function downloadWithBar(c: CrucibleClient, name: string): Promise<string> {
+export async function downloadWithBar(c: AgentClient, name: string): Promise<string> {
   const bar = new cliProgress.SingleBar({
     format: '{bar} {percentage}% | {done}/{size} MB | {rate} MB/s | ETA {eta_h} | {file}',
     hideCursor: true,
@@ -54,13 +54,13 @@ export async function downloadWithBar(c: CrucibleClient, name: string): Promise<
 }
 
 /** `crucible model download`: a progress bar with bytes, percent, rate and time left. */
-export async function modelDownload(c: CrucibleClient, name: string): Promise<number> {
+export async function modelDownload(c: AgentClient, name: string): Promise<number> {
   console.log(`Downloaded ${await downloadWithBar(c, name)}`);
   return 0;
 }
 
 /** `crucible cache list`: what is in the cache folder, with state. */
-export async function cacheList(c: CrucibleClient): Promise<number> {
+export async function cacheList(c: AgentClient): Promise<number> {
   const rows = await c.modelInfo();
   for (const m of rows) console.log(`${m.id.padEnd(40)} ${(m.alias ?? '').padEnd(18)} ${m.state.padEnd(8)} ${m.folder || m.path}`);
   return 0;

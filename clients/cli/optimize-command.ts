@@ -4,7 +4,7 @@ import type { ModelInfo } from '../../protocol/models.js';
 import { stripVersion } from '../../protocol/validate.js';
 import { optimizeModel } from '../../workers/optimize/optimize-model.js';
 import { quantizeModel } from '../../workers/optimize/quantize-model.js';
-import type { CrucibleClient } from '../typescript/connect.js';
+import type { AgentClient } from '../typescript/connect.js';
 
 export interface Int4Flags {
   blockSize?: number;
@@ -31,7 +31,7 @@ const fusedFrom = (dir: string): string | undefined => {
  * printing how often its greedy tokens agree with the original's. A fused export is quantized
  * from the plain export it was fused from.
  */
-async function modelQuantize(c: CrucibleClient, m: ModelInfo, models: ModelInfo[], flags: Int4Flags): Promise<number> {
+async function modelQuantize(c: AgentClient, m: ModelInfo, models: ModelInfo[], flags: Int4Flags): Promise<number> {
   const status = await c.status();
   const origin = fusedFrom(m.path);
   const source = origin ? find(models, origin) : m;
@@ -55,7 +55,7 @@ async function modelQuantize(c: CrucibleClient, m: ModelInfo, models: ModelInfo[
  * graph of ONNX Runtime's fused kernels checked against the original. It runs in the CLI's own
  * process so the agent keeps serving meanwhile; the agent finds the new folder by itself.
  */
-export async function modelOptimize(c: CrucibleClient, name: string, int4?: Int4Flags): Promise<number> {
+export async function modelOptimize(c: AgentClient, name: string, int4?: Int4Flags): Promise<number> {
   const models = await c.modelInfo();
   const m = find(models, name);
   if (!m) {

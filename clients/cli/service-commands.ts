@@ -1,13 +1,7 @@
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { apiKeyFor, closeClient, connect, type CrucibleClient } from '../typescript/connect.js';
-import { HttpClient } from '../typescript/http-client.js';
-import { PipeClient } from '../typescript/pipe-client.js';
 import type { ServiceFile } from '../../protocol/models.js';
-
-const AGENT = fileURLToPath(new URL('../../agent/main.js', import.meta.url));
+import { CrucibleManager } from '../typescript/sdk/index.js';
 
 function readInfo(home: string): ServiceFile | null {
   try {
@@ -26,14 +20,12 @@ const alive = (pid: number): boolean => {
   }
 };
 
-/** Asks the running agent for its status: over the pipe when there is one, else over HTTP. */
-export async function probe(home: string): Promise<{ client: CrucibleClient; via: 'pipe' | 'http'; info: ServiceFile } | null> {
+/** Asks the running agent for its status through the SDK: over the pipe when there is one, else over HTTP. */
+export async function probe(home: string): Promise<{ mgr: CrucibleManager; info: ServiceFile } | null> {
   const info = readInfo(home);
   if (!info || !alive(info.pid)) return null;
   try {
-    const client = await connect({ home });
-    await client.status();
-    return { client, via: client instanceof PipeClient ? 'pipe' : 'http', info };
+    return { mgr: await CrucibleManager.connect({ home }), info };
   } catch {
     return null;
   }
@@ -46,44 +38,28 @@ export async function serviceStatus(home: string): Promise<number> {
     return 1;
   }
   const endpoint = found.info.endpoints[0];
-  console.log(`Crucible is running on ${endpoint}/openai/status (pid ${found.info.pid}, checked over the ${found.via})`);
+  console.log(`Crucible is running on ${endpoint}/openai/status (pid ${found.info.pid}, checked over the ${found.mgr.mode})`);
   console.log(`Pipe: ${found.info.pipeName}`);
   console.log(`Models: ${found.info.modelDirPath}`);
-  closeClient(found.client);
+  await found.mgr.close();
   return 0;
 }
 
-/** Starts the agent detached, logging to <home>/agent.log, and waits until it answers. */
+/** Starts the agent detached (the SDK's autoStart: logging to <home>/agent.log) and waits until it answers. */
 export async function serviceStart(home: string, agentArgs: string[], timeoutMs = 30_000): Promise<number> {
-  const running = await probe(home);
-  if (running) {
-    console.log(`Crucible is already running on ${running.info.endpoints[0]}`);
-    closeClient(running.client);
-    return 0;
+  let mgr: CrucibleManager;
+  try {
+    mgr = await CrucibleManager.connect({ home, autoStart: true, agentArgs, startTimeoutMs: timeoutMs });
+  } catch (err) {
+    console.error(`Crucible did not start: ${(err as Error).message}`);
+    return 1;
   }
-  mkdirSync(home, { recursive: true });
-  const log = openSync(join(home, 'agent.log'), 'a');
-  const child = spawn(process.execPath, [AGENT, '--home', home, ...agentArgs], { detached: true, stdio: ['ignore', log, log] });
-  closeSync(log);
-  child.unref();
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    const info = readInfo(home);
-    if (info && info.pid === child.pid) {
-      try {
-        await new HttpClient(info.endpoints[0], apiKeyFor(info)).status();
-        console.log(`Crucible started on ${info.endpoints[0]} (pid ${info.pid})`);
-        return 0;
-      } catch {
-        // Not answering yet.
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  console.error(`Crucible did not start; see ${join(home, 'agent.log')}`);
-  if (child.exitCode === null && child.pid) process.kill(child.pid, 'SIGKILL');
-  return 1;
+  const status = await mgr.client.status();
+  console.log(mgr.started
+    ? `Crucible started on ${status.endpoints[0] ?? status.pipeName} (pid ${status.pid})`
+    : `Crucible is already running on ${status.endpoints[0] ?? status.pipeName}`);
+  await mgr.close();
+  return 0;
 }
 
 export async function serviceStop(home: string, timeoutMs = 15_000): Promise<number> {

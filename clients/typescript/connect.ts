@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { ServiceFile } from '../../protocol/models.js';
 import { HttpClient } from './http-client.js';
+import type { EmbeddedClient } from './embedded-client.js';
 import { PipeClient } from './pipe-client.js';
 
 export type CrucibleClient = PipeClient | HttpClient;
+/** What the SDK drives: an agent over the pipe, over HTTP, or in this process. One set of calls. */
+export type AgentClient = PipeClient | HttpClient | EmbeddedClient;
 
 export const defaultHome = (): string => process.env.CRUCIBLE_HOME || join(homedir(), '.crucible');
 
@@ -52,6 +55,6 @@ export function apiKeyFor(info: ServiceFile): string | undefined {
   }
 }
 
-export function closeClient(client: CrucibleClient): void {
+export function closeClient(client: AgentClient): void {
   if (client instanceof PipeClient) client.close();
 }

@@ -48,14 +48,15 @@ export class HttpClient {
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
+      if (signal?.aborted) throw new CrucibleError('cancelled', 'the request was cancelled');
       throw new CrucibleError('shutting_down', `cannot reach the agent at ${this.baseUrl}: ${(err as Error).message}`);
     }
     if (!res.ok) throw errorFrom(res.status, await res.text());
     return res;
   }
 
-  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return (await this.call(method, path, body)).json() as Promise<T>;
+  private async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    return (await this.call(method, path, body, signal)).json() as Promise<T>;
   }
 
   status = () => this.json<ServiceStatus>('GET', '/openai/status');
@@ -70,11 +71,16 @@ export class HttpClient {
   /** Reads the NDJSON progress stream; resolves on success, throws with the agent's message on failure. */
   async download(model: string, onProgress?: (p: DownloadProgress) => void, signal?: AbortSignal): Promise<{ model: string }> {
     const res = await this.call('POST', '/openai/download', { model }, signal, { accept: 'application/x-ndjson' });
-    for await (const line of ndjson(bodyOf(res))) {
-      const msg = line as DownloadProgress & { type?: string; Success?: boolean; ErrorMessage?: string | null };
-      if (msg.type === 'progress') onProgress?.(msg);
-      else if (msg.Success === true) return { model: msg.model };
-      else if (msg.Success === false) throw new CrucibleError('download_failed', msg.ErrorMessage ?? 'download failed');
+    try {
+      for await (const line of ndjson(bodyOf(res))) {
+        const msg = line as DownloadProgress & { type?: string; Success?: boolean; ErrorMessage?: string | null };
+        if (msg.type === 'progress') onProgress?.(msg);
+        else if (msg.Success === true) return { model: msg.model };
+        else if (msg.Success === false) throw new CrucibleError('download_failed', msg.ErrorMessage ?? 'download failed');
+      }
+    } catch (err) {
+      if (signal?.aborted) throw new CrucibleError('cancelled', 'the download was cancelled');
+      throw err;
     }
     throw new CrucibleError('connection_closed', 'the download stream ended without a result');
   }
@@ -92,23 +98,33 @@ export class HttpClient {
     this.json<{ model: string }>('GET', `/openai/unload/${encodeURIComponent(name)}?force=${force}`);
   countTokens = (body: { model: string; messages: unknown[] }) =>
     this.json<TokenCount>('POST', '/v1/chat/completions/tokenizer/encode/count', body);
-  predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }) =>
-    this.json<PredictResponse>('POST', '/v1/predict', body);
+  predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }, signal?: AbortSignal) =>
+    this.json<PredictResponse>('POST', '/v1/predict', body, signal);
   modelMetadata = (model?: string) => this.json<ModelMetadata>('GET', `/v1/model${model ? `?model=${encodeURIComponent(model)}` : ''}`);
 
-  chat = (body: ChatBody) => this.json<ChatCompletion>('POST', '/v1/chat/completions', { ...body, stream: false });
+  chat = (body: ChatBody, signal?: AbortSignal) => this.json<ChatCompletion>('POST', '/v1/chat/completions', { ...body, stream: false }, signal);
 
   chatStream = (body: ChatBody, signal?: AbortSignal) => this.sse<ChatCompletionChunk>('/v1/chat/completions', body, signal);
 
-  completions = (body: CompletionBody) => this.json<Completion>('POST', '/v1/completions', { ...body, stream: false });
+  completions = (body: CompletionBody, signal?: AbortSignal) => this.json<Completion>('POST', '/v1/completions', { ...body, stream: false }, signal);
   completionsStream = (body: CompletionBody, signal?: AbortSignal) => this.sse<CompletionChunk>('/v1/completions', body, signal);
 
+  /** Breaking out of the loop aborts the request: the agent sees the disconnect and stops generating. */
   private async *sse<T>(path: string, body: Record<string, unknown>, signal?: AbortSignal): AsyncIterable<T> {
-    const res = await this.call('POST', path, { ...body, stream: true }, signal);
-    for await (const data of sseData(bodyOf(res))) {
-      const parsed = JSON.parse(data);
-      if (parsed.error) throw fromErrorBody(parsed.error);
-      yield parsed as T;
+    const ac = new AbortController();
+    const stop = AbortSignal.any([ac.signal, ...(signal ? [signal] : [])]);
+    try {
+      const res = await this.call('POST', path, { ...body, stream: true }, stop);
+      for await (const data of sseData(bodyOf(res))) {
+        const parsed = JSON.parse(data);
+        if (parsed.error) throw fromErrorBody(parsed.error);
+        yield parsed as T;
+      }
+    } catch (err) {
+      if (signal?.aborted) throw new CrucibleError('cancelled', 'the request was cancelled');
+      throw err;
+    } finally {
+      ac.abort();
     }
   }
 }

@@ -123,8 +123,8 @@ export class PipeClient {
   load = (name: string, opts: { ttl?: number; ep?: string; variant?: string } = {}) => this.request<{ model: string }>('models.load', { name, ...opts });
   unload = (name: string, force = false) => this.request<{ model: string }>('models.unload', { name, force });
   countTokens = (body: { model: string; messages: unknown[] }) => this.request<TokenCount>('tokenizer.count', body);
-  predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }) =>
-    this.request<PredictResponse>('predict', body);
+  predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }, signal?: AbortSignal) =>
+    this.request<PredictResponse>('predict', body, { signal });
   modelMetadata = (model?: string) => this.request<ModelMetadata>('model.metadata', model ? { model } : null);
   chat = (body: ChatBody, signal?: AbortSignal) =>
     this.request<ChatCompletion>('chat.completions', { ...body, stream: false }, { signal });

@@ -1,9 +1,12 @@
 import { Hono } from 'hono';
+import type { ControlPlaneApi } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
 import { MAX_BODY_BYTES, errorResponse, readJson as readBody } from './errors.js';
 import type { MetricsSample } from '../../protocol/metrics-feed.js';
 import { consoleRoutes, metricsFeedRoutes } from './console-routes.js';
+import { controlRoutes } from './control-routes.js';
+import { deploymentRoutes } from './deployment-routes.js';
 import { foundryRoutes } from './foundry-routes.js';
 import { type IdentityRouteOptions, identityRoutes } from './identity-routes.js';
 import { type BrowserPolicy, type HttpHooks, auth, browserGuard, requestIds } from './middleware.js';
@@ -26,6 +29,10 @@ export interface HttpOptions extends HttpHooks, BrowserPolicy, IdentityRouteOpti
   liveMetrics?: () => Promise<MetricsSample>;
   /** Serve the web console at / (off unless asked for). */
   ui?: boolean;
+  /** Seed 003's control plane (`/api/v1`, `/openapi.json`, `/docs`) and deployments' data planes. */
+  control?: ControlPlaneApi;
+  /** GET /ready answers without a key (for Kubernetes readiness probes, which cannot send one). */
+  openReady?: boolean;
 }
 
 export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
@@ -43,15 +50,15 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   app.notFound((c) => errorResponse(c, new CrucibleError('not_found', `no route for ${c.req.method} ${c.req.path}`)));
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
-  // Foundry's probe names (public, as /health and /ready are).
-  app.get('/healthz', (c) => c.json({ status: 'healthy' }));
+  // Foundry's probe names (public, as /health and /ready are); the control plane has its own.
+  if (!opts.control) app.get('/healthz', (c) => c.json({ status: 'healthy' }));
   app.get('/metrics', async (c) => {
     if (!opts.metrics) throw new CrucibleError('not_found', 'metrics are not enabled');
     const m = await opts.metrics();
     return c.body(m.body, 200, { 'content-type': m.contentType });
   });
   if (opts.liveMetrics) metricsFeedRoutes(app, opts.liveMetrics);
-  for (const path of ['/ready', '/readyz']) {
+  for (const path of opts.control ? ['/ready'] : ['/ready', '/readyz']) {
     app.get(path, (c) => (opts.ready?.() ?? true ? c.json({ status: 'ready' })
       : errorResponse(c, new CrucibleError('shutting_down', 'the service is not ready'))));
   }
@@ -60,6 +67,10 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   openaiRoutes(app, api, readJson);
   foundryRoutes(app, api, readJson);
   predictRoutes(app, api, opts.maxImageBytes);
+  if (opts.control) {
+    controlRoutes(app, opts.control, { maxBodyBytes: limit });
+    deploymentRoutes(app, api, opts.control, { readJson, maxImageBytes: opts.maxImageBytes, checkKey: opts.checkKey });
+  }
 
   return app;
 }

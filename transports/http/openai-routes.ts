@@ -1,3 +1,4 @@
+import { parseEmbeddingRequest } from '../../protocol/embeddings.js';
 import type { Context, Hono } from 'hono';
 import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
 import { parseCompletionRequest } from '../../protocol/completions.js';
@@ -33,6 +34,8 @@ export function openaiRoutes(app: Hono, api: CrucibleApi, readJson: (c: Context)
 
   app.post('/v1/chat/completions/tokenizer/encode/count', async (c) =>
     c.json(await api.countTokens(parseTokenCountRequest(await readJson(c)))));
+
+  app.post('/v1/embeddings', async (c) => c.json(await api.embeddings(parseEmbeddingRequest(await readJson(c)), clientSignal(c.req.raw).signal)));
 
   app.get('/v1/models', async (c) => c.json(await api.listModels()));
   // Ids hold ':' (`stories260k-generic-cpu:1`): the whole last path segment is the id.

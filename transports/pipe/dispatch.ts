@@ -1,3 +1,4 @@
+import { parseEmbeddingRequest } from '../../protocol/embeddings.js';
 import { parseDownloadRequest, parseExternalModel, parseRemoveRequest } from '../../protocol/catalog.js';
 import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
 import { parseCompletionRequest } from '../../protocol/completions.js';
@@ -28,6 +29,7 @@ export const HANDLERS: Record<Exclude<OpName, 'cancel'>, Handler> = {
   'models.register': (api, body) => result(api.registerExternal(parseExternalModel(body))),
   'models.get': (api, body) => result(api.getModel(requireModelName(body, 'model'))),
   'tokenizer.count': (api, body) => result(api.countTokens(parseTokenCountRequest(body))),
+  embeddings: (api, body, signal) => result(api.embeddings(parseEmbeddingRequest(body), signal)),
   'predict': (api, body, signal) => result(api.predict(parsePredictRequest(body), signal)),
   'model.metadata': (api, body) => result(api.modelMetadata(typeof body.model === 'string' ? checkModelName(body.model) : undefined)),
   'gpu.get': (api) => result(api.getGpuDevice()),

@@ -6,6 +6,7 @@ import { BatchCache, type CacheAlignment, type CacheType } from './batch-cache.j
 import { checkExternalData, readGraphFacts } from './graph-facts.js';
 import { Grammars } from './grammar/constraints.js';
 import { PrefixCache } from './prefix-cache.js';
+import { Embedder, type Pooling } from './embedder.js';
 import { StepProfile } from './profile.js';
 import { halfToFloat } from './half.js';
 import { type ModelSpec, type Variant, layerName, pickVariant, rankVariants, readModelSpec } from './model-spec.js';
@@ -133,6 +134,31 @@ export class Engine {
     const first = await this.run(BigInt64Array.from([bos, bos]), BigInt64Array.from([0n, 1n]), new BigInt64Array(2).fill(1n), 1, 2, empty);
     const past = this.presentNames.map((n) => first[n]);
     await this.run(BigInt64Array.from([bos]), BigInt64Array.from([2n]), new BigInt64Array(3).fill(1n), 1, 1, past);
+  }
+
+  private embedder: Promise<Embedder> | null = null;
+
+  /**
+   * Sentence vectors: each text's tokens (with BOS) and the end token appended, or token ids as
+   * given; one padded forward pass over the batch on a session whose graph also exposes the
+   * final hidden states. Returns the vectors and the tokens read.
+   */
+  async embed(inputs: (string | number[])[], pooling: Pooling): Promise<{ vectors: Float32Array[]; tokens: number }> {
+    const eos = this.spec.eosTokenIds[0];
+    const rows = inputs.map((x) => (typeof x === 'string' ? [...this.codec.encodeText(x), eos] : x));
+    rows.forEach((r, i) => {
+      if (r.length > this.spec.contextLength) {
+        throw new CrucibleError('context_length_exceeded', `input ${i} has ${r.length} tokens; this model reads at most ${this.spec.contextLength}`, inputs.length > 1 ? `input[${i}]` : 'input');
+      }
+      const bad = r.find((tok) => tok >= this.spec.vocabSize);
+      if (bad !== undefined) throw new CrucibleError('invalid_request', `token id ${bad} is outside the vocabulary of ${this.spec.vocabSize}`, inputs.length > 1 ? `input[${i}]` : 'input');
+    });
+    this.embedder ??= Embedder.create(this.spec, this.init.intraOpThreads, this.align);
+    const embedder = await this.embedder;
+    const vectors: Float32Array[] = [];
+    // Batches of 32: one forward pass each.
+    for (let i = 0; i < rows.length; i += 32) vectors.push(...await embedder.embed(rows.slice(i, i + 32), pooling));
+    return { vectors, tokens: rows.reduce((s, r) => s + r.length, 0) };
   }
 
   countTokens(messages: ChatMessage[]): number {
@@ -417,6 +443,7 @@ export class Engine {
   }
 
   async release(): Promise<void> {
+    if (this.embedder) await (await this.embedder.catch(() => null))?.release();
     await this.session.release();
   }
 }

@@ -19,6 +19,9 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
   const seed = num('chat-seed', { step: 1, placeholder: 'random' });
   const stop = h('input', { id: 'chat-stop', type: 'text', placeholder: 'separated by |  (\\n is a newline)', spellcheck: false });
   const ignoreEos = h('input', { id: 'chat-ignore-eos', type: 'checkbox' });
+  const schema = h('textarea', { id: 'chat-schema', rows: 3, spellcheck: false, placeholder: '{"type": "object", "properties": {...}} (the answer will validate)' });
+  const tools = h('textarea', { id: 'chat-tools', rows: 3, spellcheck: false, placeholder: '[{"type": "function", "function": {"name": "...", "parameters": {...}}}]' });
+  const toolChoice = h('select', { id: 'chat-tool-choice' }, ...['auto', 'required', 'none'].map((v) => h('option', { value: v }, v)));
   const input = h('textarea', { id: 'chat-input', rows: 3, placeholder: 'Message (Ctrl+Enter to send, Esc to stop)', 'aria-label': 'Message' });
   const send = h('button', { id: 'chat-send', class: 'primary', type: 'submit' }, 'Send');
   const stopButton = h('button', { id: 'chat-stop-button', type: 'button', disabled: true, class: 'danger' }, 'Stop');
@@ -51,7 +54,12 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
         h('div', { class: 'grid2' },
           field('Temperature', temperature), field('Top p', topP), field('Max tokens', maxTokens), field('Seed', seed)),
         field('Stop sequences', stop),
-        h('label', { class: 'check' }, ignoreEos, ' Ignore end of text (ignore_eos)')),
+        h('label', { class: 'check' }, ignoreEos, ' Ignore end of text (ignore_eos)'),
+        h('details', { id: 'chat-structured' },
+          h('summary', {}, 'Structured output and tools'),
+          field('JSON Schema (response_format)', schema),
+          field('Tools (function definitions)', tools),
+          field('Tool choice', toolChoice))),
       h('div', { class: 'card conversation' }, log, form)),
     h('details', { class: 'card', id: 'chat-code' },
       h('summary', {}, 'This request as code'),
@@ -72,20 +80,30 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
     const stops = stop.value.split('|').map((s) => s.replace(/\\n/g, '\n')).filter((s) => s.length > 0);
     if (stops.length) b.stop = stops;
     if (ignoreEos.checked) b.ignore_eos = true;
+    // Invalid JSON in these boxes is reported when sending; the code view shows it as typed.
+    const parsed = (el: HTMLTextAreaElement, what: string) => {
+      if (!el.value.trim()) return undefined;
+      try { return JSON.parse(el.value); } catch { throw new Error(`${what} is not valid JSON`); }
+    };
+    const s = parsed(schema, 'The JSON Schema');
+    if (s !== undefined) b.response_format = { type: 'json_schema', json_schema: { name: 'console', schema: s, strict: true } };
+    const t = parsed(tools, 'The tools');
+    if (t !== undefined) { b.tools = t; b.tool_choice = toolChoice.value; }
     return b;
   };
+  const safeBody = (msgs: Message[]) => { try { return body(msgs); } catch { return { model: model.value, messages: msgs }; } };
   const withSystem = (msgs: Message[]): Message[] => (system.value.trim() ? [{ role: 'system', content: system.value }, ...msgs] : msgs);
 
   const showCode = () => {
     const pending = input.value.trim() ? [...messages, { role: 'user' as const, content: input.value }] : messages;
-    const b: Record<string, unknown> = { ...body(withSystem(pending.length ? pending : [{ role: 'user', content: 'Hello' }])), stream: true };
+    const b: Record<string, unknown> = { ...safeBody(withSystem(pending.length ? pending : [{ role: 'user', content: 'Hello' }])), stream: true };
     const base = location.origin;
     const auth = apiKey() ? " \\\n  -H \"Authorization: Bearer $CRUCIBLE_API_KEY\"" : '';
     setText(curl, `curl -N ${base}/v1/chat/completions \\\n  -H 'Content-Type: application/json'${auth} \\\n  -d '${JSON.stringify(b).replace(/'/g, "'\\''")}'`);
     const { model: m, ...rest } = b;
     setText(js, `import OpenAI from 'openai';\n\nconst client = new OpenAI({ baseURL: '${base}/v1', apiKey: ${apiKey() ? 'process.env.CRUCIBLE_API_KEY' : "'unused'"} });\nconst stream = await client.chat.completions.create(${JSON.stringify({ model: m, ...rest }, null, 2)});\nfor await (const chunk of stream) process.stdout.write(chunk.choices[0]?.delta?.content ?? '');`);
   };
-  for (const el of [model, system, temperature, topP, maxTokens, seed, stop, input, ignoreEos]) el.addEventListener('input', showCode);
+  for (const el of [model, system, temperature, topP, maxTokens, seed, stop, input, ignoreEos, schema, tools, toolChoice]) el.addEventListener('input', showCode);
   model.addEventListener('change', showCode);
 
   const bubble = (m: Message) => {
@@ -98,6 +116,8 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
     const text = input.value;
     if (!text.trim() || current) return;
     if (!model.value) { notify('Pick a model first (load one from Models)', true); return; }
+    let request: Record<string, unknown>;
+    try { request = body(withSystem([...messages, { role: 'user', content: text }])); } catch (err) { notify((err as Error).message, true); return; }
     messages.push({ role: 'user', content: text });
     bubble(messages.at(-1)!);
     input.value = '';
@@ -121,7 +141,7 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
     try {
       const res = await call('/v1/chat/completions', {
         method: 'POST', signal: ac.signal,
-        body: JSON.stringify({ ...body(withSystem(messages)), stream: true, stream_options: { include_usage: true } }),
+        body: JSON.stringify({ ...request, stream: true, stream_options: { include_usage: true } }),
       });
       for await (const data of sseData(res)) {
         if (data === '[DONE]') break;
@@ -131,6 +151,15 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
         if (chunk.usage) usage = chunk.usage;
         const delta = chunk.choices[0]?.delta?.content;
         if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+        // Tool calls are shown as the JSON the API streams: name first, then argument pieces.
+        for (const call of chunk.choices[0]?.delta?.tool_calls ?? []) {
+          tFirst ??= performance.now();
+          chunks++;
+          if (call.function.name) answer.content += `${answer.content ? '\n' : ''}${call.function.name}(`;
+          answer.content += call.function.arguments;
+          out.textContent = answer.content;
+        }
+        if (finish === 'tool_calls' && !answer.content.endsWith(')')) { answer.content += ')'; out.textContent = answer.content; }
         if (delta) {
           tFirst ??= performance.now();
           chunks++;
@@ -158,8 +187,9 @@ export function chatView(root: HTMLElement, notify: (msg: string, error?: boolea
         `${tokens} tokens`,
         outcome === 'stopped' ? 'stopped' : finish ? `finish: ${finish}` : outcome,
       ].join(' · ');
-      if (answer.content) messages.push(answer);
-      else messages.pop();
+      // A tool call is shown but not replayed as text: the playground runs no tools.
+      if (answer.content && finish !== 'tool_calls') messages.push(answer);
+      else if (finish !== 'tool_calls') messages.pop();
       current = null;
       send.disabled = false;
       stopButton.disabled = true;

@@ -10,6 +10,8 @@ import { GREEDY, REPO, STORIES_ID, linkEndless, startTestService, until } from '
 
 /** Screenshots of each view, for a person to look at (git-ignored). */
 const SHOTS = join(REPO, 'test-output', 'console');
+/** Tokens the structured-output chats generated, for the metrics total. */
+let structuredTokens = 0;
 mkdirSync(SHOTS, { recursive: true });
 
 async function launch(t: { teardown(fn: () => unknown): void }): Promise<Browser> {
@@ -137,6 +139,42 @@ t.test('the web console: models, downloads, chat, stop, metrics and OCR in a rea
     await page.screenshot({ path: join(SHOTS, 'chat.png'), fullPage: true });
   });
 
+  t.test('the JSON Schema box makes the answer valid JSON; the tools box makes a forced call', async (t) => {
+    const before = await counter(svc.url, 'crucible_tokens_generated_total', STORIES_ID);
+    t.teardown(async () => { structuredTokens = (await counter(svc.url, 'crucible_tokens_generated_total', STORIES_ID)) - before; });
+    await page.click('#chat-clear');
+    await page.click('#chat-structured summary');
+    await page.fill('#chat-temperature', '1');
+    await page.fill('#chat-seed', '7');
+    await page.fill('#chat-max-tokens', '120');
+    const schema = { type: 'object', properties: { hero: { type: 'string', maxLength: 10 }, age: { type: 'integer', minimum: 1, maximum: 9 } }, required: ['hero', 'age'], additionalProperties: false };
+    await page.fill('#chat-schema', JSON.stringify(schema));
+    await page.fill('#chat-input', 'Once upon a time');
+    await page.click('#chat-send');
+    const answer = page.locator('.msg.assistant[data-outcome]').last();
+    await answer.waitFor();
+    const value = JSON.parse(await answer.locator('.text').textContent() ?? '');
+    t.ok(typeof value.hero === 'string' && value.hero.length <= 10 && value.age >= 1 && value.age <= 9, `valid: ${JSON.stringify(value)}`);
+    t.match(await page.textContent('#chat-curl'), /"response_format":\{"type":"json_schema"/, 'the code view carries the schema');
+
+    await page.click('#chat-clear');
+    await page.fill('#chat-schema', '');
+    await page.fill('#chat-tools', JSON.stringify([{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 8 } }, required: ['city'] } } }]));
+    await page.selectOption('#chat-tool-choice', 'required');
+    await page.fill('#chat-input', 'Weather?');
+    await page.click('#chat-send');
+    const call = page.locator('.msg.assistant[data-outcome]').last();
+    await call.waitFor();
+    const shown = await call.locator('.text').textContent() ?? '';
+    t.match(shown, /^get_weather\(\{"city": ".{0,8}"\}\)$/, `the call is shown: ${shown}`);
+    t.match(await call.locator('.stats').textContent(), /finish: tool_calls/);
+    await page.screenshot({ path: join(SHOTS, 'chat-structured.png'), fullPage: true });
+    await page.fill('#chat-tools', '');
+    await page.fill('#chat-temperature', '0');
+    await page.fill('#chat-seed', '');
+    await page.click('#chat-clear');
+  });
+
   t.test('Stop ends a long generation on the server', async (t) => {
     await page.click('#chat-clear');
     await page.waitForSelector('#chat-model option[value="endless"]', { state: 'attached' });
@@ -167,7 +205,7 @@ t.test('the web console: models, downloads, chat, stop, metrics and OCR in a rea
   t.test('the metrics view charts the tokens generated', async (t) => {
     await page.click('#tab-metrics');
     const total = await counter(svc.url, 'crucible_tokens_generated_total', STORIES_ID);
-    t.equal(total, 80, 'the page\'s chat and the test\'s reference request');
+    t.equal(total, 80 + structuredTokens, 'the page\'s chats and the test\'s reference request');
     const cell = `#metrics-totals tr[data-model="${STORIES_ID}"] [data-col="tokens"]`;
     await page.waitForSelector(cell);
     t.equal(Number(await page.textContent(cell)), total, 'the page shows the same total as /metrics');

@@ -1,0 +1,5 @@
+/** The Crucible SDK: `import { CrucibleManager } from 'crucible'` (or 'crucible/sdk'). */
+export { CrucibleManager, type ConnectOptions, type CreateOptions } from './manager.js';
+export { Catalog, Model, type ModelVariant, type Selection, type DownloadOptions } from './catalog.js';
+export { ChatClient, PredictClient, type ChatMessage, type ChatSettings, type CallOptions, type PredictItem } from './chat-client.js';
+export { CrucibleError } from '../../../protocol/errors.js';
