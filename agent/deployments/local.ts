@@ -184,7 +184,8 @@ export class LocalDeployments implements DeploymentBackend {
     const record = this.find(ns, name);
     const ok = record.keys ? keyMatches(key, [record.keys.primaryKey.value, record.keys.secondaryKey.value]) : agentKeyOk;
     if (!ok) {
-      throw new CrucibleError('unauthorized', record.keys
+      // Foundry's authentication contract: no key at all, or a key that is not accepted here.
+      throw new CrucibleError(key ? 'invalid_api_key' : 'missing_credentials', record.keys
         ? `deployment '${name}' takes only its own keys: send one with Authorization: Bearer <key>, api-key or X-API-KEY`
         : 'a valid API key is required');
     }

@@ -68,11 +68,15 @@ export function deploymentRoutes(
         : c.json({ status: 'not ready', state: d.status.state, message: d.status.message }, 503);
     }
     const key = presentedKey((n) => c.req.header(n));
+    const values = ['authorization', 'api-key', 'x-api-key'].map((h) => c.req.header(h)?.replace(/^bearer\s+/i, '').trim()).filter(Boolean);
+    if (values.some((v) => v !== values[0])) {
+      throw new CrucibleError('ambiguous_auth', 'credentials were sent in more than one header with different values; send one');
+    }
     let target;
     try {
       target = await control.deploymentTarget(ns, name, key, !opts.checkKey || opts.checkKey(key));
     } catch (err) {
-      if (err instanceof CrucibleError && err.code === 'unauthorized') c.header('www-authenticate', 'Bearer');
+      if (err instanceof CrucibleError && err.status === 401) c.header('www-authenticate', 'Bearer realm="crucible"');
       throw err;
     }
     const sub = planeFor(target.model, ns, name);

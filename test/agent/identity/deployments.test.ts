@@ -30,7 +30,15 @@ t.test('deployments\' keys are valid only on their own data plane; the control p
   }
   const alpha = (await call('GET', `${NS}/alpha/keys`, admin)).body;
   t.equal((await chatVia('/deployments/alpha', alpha.primaryKey.value)).status, 200, 'its key on its data plane');
-  t.equal((await chatVia('/deployments/beta', alpha.primaryKey.value)).status, 401, 'not on another deployment\'s');
+  const other = await chatVia('/deployments/beta', alpha.primaryKey.value);
+  t.equal(other.status, 401, 'not on another deployment\'s');
+  t.match(await other.json(), { error: { code: 'invalid_api_key', type: 'authentication_error' } });
+  const none = await fetch(`${svc.url}/deployments/alpha/v1/models`);
+  t.equal(none.status, 401);
+  t.match(await none.json(), { error: { code: 'missing_credentials' } });
+  const two = await fetch(`${svc.url}/deployments/alpha/v1/models`, { headers: { authorization: `Bearer ${alpha.primaryKey.value}`, 'api-key': alpha.secondaryKey.value } });
+  t.equal(two.status, 400, 'two different keys: ambiguous_auth');
+  t.match(await two.json(), { error: { code: 'ambiguous_auth' } });
   const own = await chatVia('', alpha.secondaryKey.value);
   t.equal(own.status, 401, 'nor on the agent\'s own routes');
   t.match(await own.json(), { error: { code: 'invalid_api_key' } });
