@@ -14,7 +14,8 @@ import { DeviceProbe } from './devices.js';
 import { Downloader } from './downloads/downloader.js';
 import { ProxyRunner } from './external/proxy-runner.js';
 import { ExternalRegistrations } from './external/registrations.js';
-import { BUNDLED_MODELS, defaultPipeName, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
+import { ResponseStore } from './responses/store.js';
+import { BUNDLED_MODELS, defaultPipeName, responsesDbPath, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
 import { KeyStore, readOrCreateKeys } from './keys.js';
 import { type Logger, createLogger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -121,11 +122,12 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
   });
   const downloader = new Downloader(config.modelsDir, (msg) => log.info(msg), (model, n) => metrics.downloadBytes.inc({ model }, n));
   const cache = new CacheOps(registry, catalog, downloader, externals, devices, config.modelsDir);
+  const responses = new ResponseStore(responsesDbPath(config.home), { maxAgeMs: config.responsesMaxAge * 1000, maxBytes: config.responsesMaxBytes });
   const agent = new Agent(registry, devices, cache, {
     endpoints: () => endpoints,
     pipeName: () => pipeName,
     modelDirPath: config.modelsDir,
-  }, { defaultPredictModel: config.predictModel, metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1' });
+  }, { defaultPredictModel: config.predictModel, metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1', responses });
   const app = createHttpApp(agent, {
     ready: () => ready,
     maxBodyBytes: config.maxBodyBytes,
@@ -182,6 +184,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
       await new Promise((r) => setTimeout(r, 50));
       await pipe.close();
       await registry.close();
+      responses.close();
       await new Promise<void>((r) => {
         server.close(() => r());
         (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
