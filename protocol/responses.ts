@@ -149,6 +149,7 @@ const RESPONSES_UNSUPPORTED: Record<string, Inert> = {
   stream_options: emptyObject,
   context_management: isNullish,
   prompt_cache_retention: isNullish,
+  prompt_cache_options: isNullish,
 };
 
 /** Fields accepted as they are: they identify the caller and change nothing about the answer. */
@@ -157,6 +158,8 @@ const INERT_FIELDS = new Set(['user', 'safety_identifier', 'prompt_cache_key']);
 const KNOWN_FIELDS = new Set([
   'model', 'input', 'instructions', 'tools', 'tool_choice', 'parallel_tool_calls', 'text', 'temperature', 'top_p',
   'max_output_tokens', 'stream', 'store', 'previous_response_id', 'metadata', 'background', 'truncation', 'seed',
+  // Crucible's extension, as in chat: keep generating past end-of-text (benchmarks, tests).
+  'ignore_eos',
   ...Object.keys(RESPONSES_UNSUPPORTED), ...INERT_FIELDS,
 ]);
 
@@ -327,6 +330,7 @@ export function parseResponseRequest(input: unknown): ResponseRequest {
     top_p: body.top_p,
     seed: body.seed,
     max_completion_tokens: body.max_output_tokens,
+    ignore_eos: body.ignore_eos,
     stream: true,
   };
   let chat: ChatCompletionRequest;
