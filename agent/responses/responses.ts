@@ -100,7 +100,7 @@ export class Responses {
           continue;
         }
         const hint = req.truncation === 'auto' ? ' even with only the newest item' : "; set 'truncation': 'auto' to drop the oldest items";
-        throw new CrucibleError('context_length_exceeded', `${e.message.replace('the messages take', 'the input takes').replace('max_tokens', 'max_output_tokens')}${hint}`,
+        throw new CrucibleError('context_length_exceeded', `${e.message.replace(/\.$/, '').replace('the messages take', 'the input takes').replace('max_tokens', 'max_output_tokens')}${hint}`,
           e.param === 'max_tokens' ? 'max_output_tokens' : 'input');
       }
     }
