@@ -2,7 +2,9 @@ import t from 'tap';
 import OpenAI from 'openai';
 import { zodTextFormat } from 'openai/helpers/zod';
 import { z } from 'zod';
+import { HttpClient } from '../../../clients/typescript/http-client.js';
 import { PipeClient } from '../../../clients/typescript/pipe-client.js';
+import type { ResponseStreamEvent } from '../../../protocol/responses.js';
 import { startTestService, storyRequest } from '../../helpers/service.js';
 
 /** What a call rejects with (null if it resolves). */
@@ -182,20 +184,24 @@ t.test('bad requests get the OpenAI envelope naming the field, and the agent sta
   t.equal((await fetch(`${svc.url}/health`)).status, 200, 'still serving');
 });
 
-t.test('the pipe serves the same operations', async (t) => {
+t.test('the pipe serves the same operations, and both SDK clients call them', async (t) => {
   const svc = await startTestService(t);
   const pipe = await PipeClient.connect(svc.pipeName);
   t.teardown(() => pipe.close());
-  const r = await pipe.request<{ id: string; output: { type: string }[]; status: string }>('responses.create', { model: 'stories260k', input: 'Once upon a time', temperature: 0, max_output_tokens: 6 });
-  t.match(r.id, /^resp_/);
-  t.same((await pipe.request<{ id: string }>('responses.get', { id: r.id })).id, r.id);
-  const events: { type: string; sequence_number: number }[] = [];
-  for await (const e of pipe.stream<{ type: string; sequence_number: number }>('responses.create', { model: 'stories260k', input: 'Once upon a time', temperature: 0, max_output_tokens: 6, stream: true })) events.push(e);
-  t.equal(events[0].type, 'response.created');
-  t.match(events.at(-1)!.type, /^response\.(completed|incomplete)$/);
-  const items = await pipe.request<{ data: unknown[] }>('responses.inputItems', { id: r.id });
-  t.equal(items.data.length, 1);
-  t.same(await pipe.request('responses.delete', { id: r.id }), { id: r.id, object: 'response.deleted', deleted: true });
-  await t.rejects(pipe.request('responses.get', { id: r.id }), { code: 'not_found' });
-  await t.rejects(pipe.request('responses.create', { model: 'stories260k', input: 'x', tools: [{ type: 'file_search' }] }), { code: 'unsupported_parameter', param: 'tools[0].type' });
+  const http = new HttpClient(svc.url);
+  for (const [name, client] of [['pipe', pipe], ['http', http]] as const) {
+    const r = await client.createResponse({ model: 'stories260k', input: 'Once upon a time', temperature: 0, max_output_tokens: 6 });
+    t.match(r.id, /^resp_/, `${name}: created`);
+    t.equal((await client.getResponse(r.id)).id, r.id, `${name}: retrieved`);
+    const events: ResponseStreamEvent[] = [];
+    for await (const e of client.createResponseStream({ model: 'stories260k', input: 'Once upon a time', temperature: 0, max_output_tokens: 6 })) events.push(e);
+    t.equal(events[0].type, 'response.created', `${name}: streamed`);
+    t.match(events.at(-1)!.type, /^response\.(completed|incomplete)$/);
+    t.same(events.map((e) => e.sequence_number), events.map((_, i) => i));
+    const items = await client.listInputItems(r.id, { limit: 5 });
+    t.equal(items.data.length, 1);
+    t.same(await client.deleteResponse(r.id), { id: r.id, object: 'response.deleted', deleted: true }, `${name}: deleted`);
+    t.match(await failure(client.getResponse(r.id)), { code: 'not_found' });
+    t.match(await failure(client.createResponse({ model: 'stories260k', input: 'x', tools: [{ type: 'file_search' }] })), { code: 'unsupported_parameter', param: 'tools[0].type' });
+  }
 });
