@@ -20,6 +20,8 @@ interface Run {
   /** What stops it: a cancel, a delete, or (in the foreground) the caller leaving. */
   signal: AbortSignal;
   assembler: ResponseAssembler;
+  /** When it was created, in ms: retention removes the oldest first. */
+  createdMs: number;
   ended: Promise<void>;
 }
 
@@ -43,7 +45,7 @@ export class Responses {
     for (const s of store.interrupted()) {
       s.response.status = 'failed';
       s.response.error = { code: 'server_error', message: 'the service stopped before this response finished' };
-      store.put(s, s.response.created_at * 1000);
+      store.update(s);
     }
   }
 
@@ -64,9 +66,9 @@ export class Responses {
     return items;
   }
 
-  private baseResponse(req: ResponseRequest): ResponseObject {
+  private baseResponse(req: ResponseRequest, createdMs: number): ResponseObject {
     return {
-      id: newId('resp'), object: 'response', created_at: Math.floor(Date.now() / 1000), completed_at: null, status: 'in_progress',
+      id: newId('resp'), object: 'response', created_at: Math.floor(createdMs / 1000), completed_at: null, status: 'in_progress',
       background: req.background, error: null, incomplete_details: null, instructions: req.instructions,
       max_output_tokens: req.maxOutputTokens, model: req.model, output: [], parallel_tool_calls: req.parallelToolCalls,
       previous_response_id: req.previousResponseId, store: req.store, temperature: req.temperature, top_p: req.topP,
@@ -123,7 +125,7 @@ export class Responses {
       this.log.info({ response: a.response.id, status: a.response.status, error: e.code }, 'response ended early');
     } finally {
       await opened.it.return?.();
-      if (req.store) this.store.put({ response: a.response, input: req.input }, a.response.created_at * 1000);
+      if (req.store) this.store.put({ response: a.response, input: req.input }, run.createdMs);
       run.done = true;
       for (const w of run.wake) w();
       this.forgetOldRuns();
@@ -154,15 +156,16 @@ export class Responses {
    * reads a copy of its events, so leaving cancels nothing.
    */
   private async start(req: ResponseRequest, signal?: AbortSignal): Promise<{ run: Run; events: AsyncGenerator<ResponseStreamEvent> }> {
-    const response = this.baseResponse(req);
+    const createdMs = Date.now();
+    const response = this.baseResponse(req, createdMs);
     const abort = new AbortController();
     const runSignal = req.background || !signal ? abort.signal : AbortSignal.any([abort.signal, signal]);
     const opened = await this.open(req, response, runSignal);
     const assembler = new ResponseAssembler(response);
-    const run: Run = { events: assembler.start(), done: false, wake: new Set(), abort, signal: runSignal, assembler, ended: Promise.resolve() };
+    const run: Run = { events: assembler.start(), done: false, wake: new Set(), abort, signal: runSignal, assembler, createdMs, ended: Promise.resolve() };
     if (req.store) {
       this.runs.set(response.id, run);
-      if (req.background) this.store.put({ response, input: req.input }, response.created_at * 1000);
+      if (req.background) this.store.put({ response, input: req.input }, createdMs);
     }
     if (req.background) {
       run.ended = this.drive(run, req, opened);

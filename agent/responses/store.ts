@@ -55,6 +55,15 @@ export class ResponseStore {
     this.prune();
   }
 
+  /** Rewrites a stored response in place, keeping its age. */
+  update(entry: StoredResponse): void {
+    if (this.closed) return;
+    const response = JSON.stringify(entry.response);
+    const input = JSON.stringify(entry.input);
+    this.db.prepare('UPDATE responses SET response = ?, input = ?, bytes = ? WHERE id = ?')
+      .run(response, input, Buffer.byteLength(response) + Buffer.byteLength(input), entry.response.id);
+  }
+
   get(id: string): StoredResponse | null {
     if (this.closed) return null;
     const row = this.db.prepare('SELECT response, input FROM responses WHERE id = ?').get(id) as { response: string; input: string } | undefined;
@@ -85,7 +94,7 @@ export class ResponseStore {
     let removed = this.db.prepare('DELETE FROM responses WHERE created_at < ?').run(now - this.limits.maxAgeMs).changes;
     let { bytes } = this.stats();
     if (bytes > this.limits.maxBytes) {
-      const oldest = this.db.prepare('SELECT id, bytes FROM responses ORDER BY created_at ASC, id ASC').all() as { id: string; bytes: number }[];
+      const oldest = this.db.prepare('SELECT id, bytes FROM responses ORDER BY created_at ASC, rowid ASC').all() as { id: string; bytes: number }[];
       const del = this.db.prepare('DELETE FROM responses WHERE id = ?');
       this.db.transaction(() => {
         for (const row of oldest) {

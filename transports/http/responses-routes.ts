@@ -1,16 +1,17 @@
 import type { Context, Hono } from 'hono';
-import { checkResponseId, parseFollowQuery, parseInputItemsQuery, parseResponseRequest } from '../../protocol/responses.js';
+import { type ResponseStreamEvent, checkResponseId, parseFollowQuery, parseInputItemsQuery, parseResponseRequest } from '../../protocol/responses.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
 import { clientSignal } from './client-signal.js';
 import { flag, int } from './params.js';
 import { writeSse } from './sse.js';
 
 /** A streamed answer: the first event is pulled before committing to a 200, so early errors keep their status. */
-async function sse<T>(c: Context, start: (signal: AbortSignal) => AsyncIterable<T>): Promise<Response> {
+async function sse(c: Context, start: (signal: AbortSignal) => AsyncIterable<ResponseStreamEvent>): Promise<Response> {
   const ac = clientSignal(c.req.raw);
   const it = start(ac.signal)[Symbol.asyncIterator]();
   const first = await it.next();
-  return writeSse(c, first, it, ac);
+  // OpenAI names each event in an `event:` line too.
+  return writeSse(c, first, it, ac, (e) => e.type);
 }
 
 /** OpenAI's Responses API (`/v1/responses`), each route one call on the agent. */
