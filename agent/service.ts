@@ -161,6 +161,7 @@ export async function startService(config: Config, opts: { logToStderr?: boolean
     }));
   } catch (err) {
     await pipe.close();
+    responses.close();
     throw err;
   }
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
