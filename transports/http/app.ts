@@ -11,6 +11,7 @@ import { foundryRoutes } from './foundry-routes.js';
 import { type BrowserPolicy, type HttpHooks, auth, browserGuard, requestIds } from './middleware.js';
 import { openaiRoutes } from './openai-routes.js';
 import { predictRoutes } from './predict-routes.js';
+import { responsesRoutes } from './responses-routes.js';
 
 /**
  * The HTTP adapter: each route parses its input with the protocol's parsers, calls one operation
@@ -66,6 +67,7 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
     : errorResponse(c, new CrucibleError('shutting_down', 'the service is not ready'))));
 
   openaiRoutes(app, api, readJson);
+  responsesRoutes(app, api, readJson);
   foundryRoutes(app, api, readJson);
   predictRoutes(app, api, opts.maxImageBytes);
   if (opts.control) {
