@@ -109,13 +109,14 @@ t.test('openai: a forced function call, its output sent back, parse with zod, ch
   t.ok(parsed.output_parsed && typeof parsed.output_parsed.name === 'string' && Number.isInteger(parsed.output_parsed.age), JSON.stringify(parsed.output_parsed));
 
   // Three turns: each continues the stored conversation.
-  const one = await client.responses.create({ model: 'stories260k', input: 'Once upon a time', temperature: 0, max_output_tokens: 8, instructions: 'Tell a story.' });
+  // An opening longer than the prefix cache's 8-token minimum, so later turns reuse it.
+  const one = await client.responses.create({ model: 'stories260k', input: 'Once upon a time, in a small town, there lived', temperature: 0, max_output_tokens: 8, instructions: 'Tell a story.' });
   const two = await client.responses.create({ model: 'stories260k', previous_response_id: one.id, input: 'And then?', temperature: 0, max_output_tokens: 8 });
   const three = await client.responses.create({ model: 'stories260k', previous_response_id: two.id, input: 'The end.', temperature: 0, max_output_tokens: 8 });
   t.ok(two.usage!.input_tokens > one.usage!.input_tokens + one.usage!.output_tokens - 2, 'turn two reads turn one');
   t.ok(three.usage!.input_tokens > two.usage!.input_tokens + two.usage!.output_tokens, 'turn three reads both');
-  t.ok(two.usage!.input_tokens_details.cached_tokens > 0 && three.usage!.input_tokens_details.cached_tokens > 0, 'cached_tokens on turns two and three',
-    { todo: 'needs the engine to report reused-prefix tokens (prefix reuse lands separately)' });
+  t.ok(two.usage!.input_tokens_details.cached_tokens > 0 && three.usage!.input_tokens_details.cached_tokens > 0,
+    `cached_tokens on turns two and three (${two.usage!.input_tokens_details.cached_tokens}, ${three.usage!.input_tokens_details.cached_tokens})`);
   t.equal(two.instructions, null, 'instructions are not carried over, as OpenAI does');
   t.match(await failure(client.responses.create({ model: 'stories260k', previous_response_id: 'resp_nope', input: 'x' })),
     { status: 404, error: { param: 'previous_response_id' } });
