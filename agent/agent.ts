@@ -25,6 +25,9 @@ import type { DeviceProbe } from './devices.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { RequestControl } from './request-control.js';
+import type { DeletedResponse, FollowQuery, InputItemList, InputItemsQuery, ResponseObject, ResponseRequest, ResponseStreamEvent } from '../protocol/responses.js';
+import { Responses } from './responses/responses.js';
+import type { ResponseStore } from './responses/store.js';
 import type { Registry } from './registry.js';
 
 export interface AgentInfo {
@@ -41,6 +44,8 @@ export interface AgentOptions {
   requestTimeoutMs: number;
   /** Include prompt and completion text in debug logs. */
   logPrompts: boolean;
+  /** Where stored responses live; without it the Responses API answers 404. */
+  responses?: ResponseStore;
 }
 
 const FINGERPRINT = `crucible-${SERVICE_VERSION}`;
@@ -78,6 +83,7 @@ function chatRunner(lease: Lease): ChatRunner {
 /** The operations every transport serves, implemented once over the registry. */
 export class Agent implements CrucibleApi {
   private readonly shutdown = new AbortController();
+  private readonly responsesApi: Responses | null;
 
   constructor(
     private readonly registry: Registry,
@@ -85,7 +91,43 @@ export class Agent implements CrucibleApi {
     private readonly cache: CacheOps,
     private readonly info: AgentInfo,
     private readonly opts: AgentOptions,
-  ) {}
+  ) {
+    this.responsesApi = opts.responses ? new Responses((r, s) => this.chatStream(r, s), opts.responses, opts.log) : null;
+  }
+
+  /** The Responses API, built on chatStream: it generates nothing itself. */
+  private get responses(): Responses {
+    if (!this.responsesApi) throw new CrucibleError('not_found', 'the Responses API has no store on this agent');
+    return this.responsesApi;
+  }
+
+  createResponse(req: ResponseRequest, signal?: AbortSignal): Promise<ResponseObject> {
+    return this.responses.create(req, signal);
+  }
+
+  createResponseStream(req: ResponseRequest, signal?: AbortSignal): AsyncIterable<ResponseStreamEvent> {
+    return this.responses.createStream(req, signal);
+  }
+
+  getResponse(id: string): Promise<ResponseObject> {
+    return this.responses.get(id);
+  }
+
+  streamResponse(q: FollowQuery): AsyncIterable<ResponseStreamEvent> {
+    return this.responses.stream(q);
+  }
+
+  deleteResponse(id: string): Promise<DeletedResponse> {
+    return this.responses.delete(id);
+  }
+
+  cancelResponse(id: string): Promise<ResponseObject> {
+    return this.responses.cancel(id);
+  }
+
+  listInputItems(q: InputItemsQuery): Promise<InputItemList> {
+    return this.responses.inputItems(q);
+  }
 
   /** Ends every request in flight with `shutting_down`; new ones are refused. */
   stopAll(): void {

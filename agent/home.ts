@@ -11,6 +11,9 @@ export const BUNDLED_MODELS = fileURLToPath(new URL('../../models/', import.meta
 
 export const serviceFilePath = (home: string) => join(home, 'service.json');
 
+/** The embedded database of stored responses (`/v1/responses`). */
+export const responsesDbPath = (home: string) => join(home, 'responses.db');
+
 /** Where the pipe lives: a Unix socket in the home folder, or a per-user named pipe on Windows. */
 export function defaultPipeName(home: string): string {
   if (process.platform === 'win32') return `\\\\.\\pipe\\crucible-${userInfo().username}`;

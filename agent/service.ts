@@ -17,7 +17,8 @@ import { createControlPlane, truthy } from './deployments/index.js';
 import { Downloader } from './downloads/downloader.js';
 import { ProxyRunner } from './external/proxy-runner.js';
 import { ExternalRegistrations } from './external/registrations.js';
-import { BUNDLED_MODELS, defaultPipeName, lockHome, prepareHome, removeServiceFile, writeServiceFile } from './home.js';
+import { ResponseStore } from './responses/store.js';
+import { BUNDLED_MODELS, defaultPipeName, lockHome, prepareHome, removeServiceFile, responsesDbPath, writeServiceFile } from './home.js';
 import { KeyStore, readOrCreateKeys } from './keys.js';
 import { AuditLog, isManagement } from './identity/audit.js';
 import { AccessKeys } from './identity/access-keys.js';
@@ -190,11 +191,12 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
   });
   const downloader = new Downloader(config.modelsDir, (msg) => log.info(msg), (model, n) => metrics.downloadBytes.inc({ model }, n));
   const cache = new CacheOps(registry, catalog, downloader, externals, devices, config.modelsDir);
+  const responses = new ResponseStore(responsesDbPath(config.home), { maxAgeMs: config.responsesMaxAge * 1000, maxBytes: config.responsesMaxBytes });
   const agent = new Agent(registry, devices, cache, {
     endpoints: () => core.endpoints,
     pipeName: () => core.pipeName,
     modelDirPath: config.modelsDir,
-  }, { defaultPredictModel: config.predictModel, metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1' });
+  }, { defaultPredictModel: config.predictModel, metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1', responses });
   let baseUrl = '';
   const plane = await createControlPlane(config, { registry, cache, devices, log, baseUrl: () => baseUrl });
   const app = createHttpApp(agent, {
@@ -294,6 +296,7 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
         await Promise.all([...open].map((l) => l.close()));
         await plane.close();
         await registry.close();
+        responses.close();
         releaseHome();
       })();
       return closing;

@@ -3,6 +3,7 @@ import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, TokenC
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from './catalog.js';
 import type { Completion, CompletionChunk, CompletionRequest } from './completions.js';
 import type { ModelMetadata, PredictRequest, PredictResponse } from './predict.js';
+import type { DeletedResponse, FollowQuery, InputItemList, InputItemsQuery, ResponseObject, ResponseRequest, ResponseStreamEvent } from './responses.js';
 import type { GpuDevice, LoadRequest, ModelInfo, OpenAIModel, OpenAIModelList, ServiceStatus, UnloadRequest } from './models.js';
 
 /**
@@ -43,6 +44,15 @@ export interface CrucibleApi {
   predict(req: PredictRequest, signal?: AbortSignal): Promise<PredictResponse>;
   /** `GET /v1/model`: a predictive model's metadata. */
   modelMetadata(name?: string): Promise<ModelMetadata>;
+  /** OpenAI `POST /v1/responses` (see protocol/responses.ts). */
+  createResponse(req: ResponseRequest, signal?: AbortSignal): Promise<ResponseObject>;
+  createResponseStream(req: ResponseRequest, signal?: AbortSignal): AsyncIterable<ResponseStreamEvent>;
+  getResponse(id: string): Promise<ResponseObject>;
+  /** A stored response's events after `startingAfter`, live while it still runs. */
+  streamResponse(q: FollowQuery): AsyncIterable<ResponseStreamEvent>;
+  deleteResponse(id: string): Promise<DeletedResponse>;
+  cancelResponse(id: string): Promise<ResponseObject>;
+  listInputItems(q: InputItemsQuery): Promise<InputItemList>;
   getGpuDevice(): Promise<GpuDevice>;
   setGpuDevice(req: GpuDevice): Promise<GpuDevice>;
 }
@@ -50,6 +60,7 @@ export interface CrucibleApi {
 /** Pipe operation names (see docs/protocol.md); each maps to one CrucibleApi call. */
 export const OPS = [
   'status', 'models.list', 'models.info', 'models.cached', 'models.loaded', 'models.load', 'models.unload',
-  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'models.get', 'chat.completions', 'completions', 'predict', 'model.metadata', 'tokenizer.count', 'embeddings', 'gpu.get', 'gpu.set', 'cancel',
+  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'models.get', 'chat.completions', 'completions', 'predict', 'model.metadata', 'tokenizer.count', 'embeddings', 'gpu.get', 'gpu.set',
+  'responses.create', 'responses.get', 'responses.delete', 'responses.cancel', 'responses.inputItems', 'cancel',
 ] as const;
 export type OpName = (typeof OPS)[number];

@@ -102,6 +102,11 @@ export const ROUTE_TABLE: RouteRule[] = [
   { methods: ['POST'], path: '/v1/chat/completions/tokenizer/encode/count', need: 'chat/invoke' },
   { methods: ['POST'], path: '/v1/completions', need: 'chat/invoke' },
   { methods: ['POST'], path: '/v1/embeddings', need: 'chat/invoke' },
+  // The Responses API: creating, reading, cancelling and deleting stored responses are invokes.
+  { methods: ['POST'], path: '/v1/responses', need: 'chat/invoke' },
+  { methods: ['GET', 'DELETE'], path: '/v1/responses/:id', need: 'chat/invoke' },
+  { methods: ['POST'], path: '/v1/responses/:id/cancel', need: 'chat/invoke' },
+  { methods: ['GET'], path: '/v1/responses/:id/input_items', need: 'chat/invoke' },
   { methods: ['POST'], path: '/v1/audio/transcriptions', need: 'audio/invoke' },
   { methods: ['POST'], path: '/v1/audio/translations', need: 'audio/invoke' },
   { methods: ['POST'], path: '/v1/predict', need: 'predict/invoke' },

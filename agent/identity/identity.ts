@@ -91,7 +91,7 @@ export function modelOfPath(path: string): string | undefined {
 }
 
 /** Routes whose JSON body names the model used. */
-export const MODEL_BODY_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/chat/completions/tokenizer/encode/count', '/v1/predict', '/openai/download']);
+export const MODEL_BODY_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/chat/completions/tokenizer/encode/count', '/v1/predict', '/openai/download', '/v1/responses', '/v1/embeddings']);
 
 /** A model listing (`{data: [...]}` or an array) cut to what the principal may use. */
 export function filterModelList(principal: Principal, body: unknown): unknown {

@@ -5,8 +5,12 @@ import { bodyOf, ndjson, sseData } from '../../protocol/http-streams.js';
 import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
 import type { Completion, CompletionChunk } from '../../protocol/completions.js';
 import type { ModelInfo, OpenAIModel, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
+import type { DeletedResponse, InputItemList, ResponseObject, ResponseStreamEvent } from '../../protocol/responses.js';
 
 /** Request bodies as a user writes them: the OpenAI wire shape, not the parsed one. */
+/** The `POST /v1/responses` body: `model`, `input` (a string or items), and the Responses fields. */
+export type ResponseBody = Record<string, unknown> & { model: string; input: unknown };
+
 export type ChatBody = Record<string, unknown> & { model: string; messages: { role: string; content: string }[] };
 /** The `POST /v1/completions` body: `model`, `prompt` (a string or strings), sampling fields. */
 export type CompletionBody = Record<string, unknown> & { model: string; prompt: string | string[] };
@@ -108,6 +112,14 @@ export class HttpClient {
 
   completions = (body: CompletionBody, signal?: AbortSignal) => this.json<Completion>('POST', '/v1/completions', { ...body, stream: false }, signal);
   completionsStream = (body: CompletionBody, signal?: AbortSignal) => this.sse<CompletionChunk>('/v1/completions', body, signal);
+
+  createResponse = (body: ResponseBody) => this.json<ResponseObject>('POST', '/v1/responses', { ...body, stream: false });
+  createResponseStream = (body: ResponseBody, signal?: AbortSignal) => this.sse<ResponseStreamEvent>('/v1/responses', body, signal);
+  getResponse = (id: string) => this.json<ResponseObject>('GET', `/v1/responses/${encodeURIComponent(id)}`);
+  deleteResponse = (id: string) => this.json<DeletedResponse>('DELETE', `/v1/responses/${encodeURIComponent(id)}`);
+  cancelResponse = (id: string) => this.json<ResponseObject>('POST', `/v1/responses/${encodeURIComponent(id)}/cancel`);
+  listInputItems = (id: string, q: { limit?: number; after?: string; order?: 'asc' | 'desc' } = {}) =>
+    this.json<InputItemList>('GET', `/v1/responses/${encodeURIComponent(id)}/input_items?${new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)]))}`);
 
   /** Breaking out of the loop aborts the request: the agent sees the disconnect and stops generating. */
   private async *sse<T>(path: string, body: Record<string, unknown>, signal?: AbortSignal): AsyncIterable<T> {

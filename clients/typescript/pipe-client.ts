@@ -8,7 +8,8 @@ import type { Completion, CompletionChunk } from '../../protocol/completions.js'
 import type { ModelInfo, OpenAIModel, ServiceStatus } from '../../protocol/models.js';
 import type { OpName } from '../../protocol/operations.js';
 import type { PipeResponse } from '../../protocol/pipe-messages.js';
-import type { ChatBody, CompletionBody } from './http-client.js';
+import type { DeletedResponse, InputItemList, ResponseObject, ResponseStreamEvent } from '../../protocol/responses.js';
+import type { ChatBody, CompletionBody, ResponseBody } from './http-client.js';
 
 interface Pending {
   onChunk?: (body: unknown) => void;
@@ -136,6 +137,12 @@ export class PipeClient {
   completionsStream = (body: CompletionBody, signal?: AbortSignal) =>
     this.stream<CompletionChunk>('completions', { ...body, stream: true }, signal);
   getModel = (model: string) => this.request<OpenAIModel>('models.get', { model });
+  createResponse = (body: ResponseBody, signal?: AbortSignal) => this.request<ResponseObject>('responses.create', { ...body, stream: false }, { signal });
+  createResponseStream = (body: ResponseBody, signal?: AbortSignal) => this.stream<ResponseStreamEvent>('responses.create', { ...body, stream: true }, signal);
+  getResponse = (id: string) => this.request<ResponseObject>('responses.get', { id });
+  deleteResponse = (id: string) => this.request<DeletedResponse>('responses.delete', { id });
+  cancelResponse = (id: string) => this.request<ResponseObject>('responses.cancel', { id });
+  listInputItems = (id: string, q: { limit?: number; after?: string; order?: 'asc' | 'desc' } = {}) => this.request<InputItemList>('responses.inputItems', { id, ...q });
 
   /**
    * Closes the connection both ways: whatever is still pending rejects with `connection_closed`

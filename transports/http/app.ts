@@ -12,6 +12,7 @@ import { type IdentityRouteOptions, identityRoutes } from './identity-routes.js'
 import { type BrowserPolicy, type HttpHooks, auth, browserGuard, requestIds } from './middleware.js';
 import { openaiRoutes } from './openai-routes.js';
 import { predictRoutes } from './predict-routes.js';
+import { responsesRoutes } from './responses-routes.js';
 
 /**
  * The HTTP adapter: each route parses its input with the protocol's parsers, calls one operation
@@ -65,6 +66,7 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
 
   identityRoutes(app, opts, readJson);
   openaiRoutes(app, api, readJson);
+  responsesRoutes(app, api, readJson);
   foundryRoutes(app, api, readJson);
   predictRoutes(app, api, opts.maxImageBytes);
   if (opts.control) {

@@ -7,7 +7,8 @@ import { drained } from '../drain.js';
 import { corsHeadersOf } from './middleware.js';
 
 /**
- * Writes an iterator of JSON events as server-sent events ending with `data: [DONE]`; an error
+ * Writes an iterator of JSON events as server-sent events ending with `data: [DONE]`, each
+ * preceded by an `event:` line when `eventOf` names it (the Responses API's typed events); an error
  * after the first event becomes a final `data: {"error": ...}`. `first` was pulled before the
  * response started, so errors before it keep their status code.
  *
@@ -15,7 +16,7 @@ import { corsHeadersOf } from './middleware.js';
  * web-stream bridge, which per-token streaming spends most of its transport time in. Elsewhere
  * (app.request() in tests, other runtimes) Hono's streamSSE does the same job.
  */
-export function writeSse<T>(c: Context, first: IteratorResult<T>, it: AsyncIterator<T>, ac: AbortController): Response | Promise<Response> {
+export function writeSse<T>(c: Context, first: IteratorResult<T>, it: AsyncIterator<T>, ac: AbortController, eventOf?: (value: T) => string): Response | Promise<Response> {
   const out = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
   const errorFrame = (err: unknown) => {
     const e = err instanceof CrucibleError ? err : new CrucibleError('internal_error', (err as Error).message);
@@ -27,7 +28,7 @@ export function writeSse<T>(c: Context, first: IteratorResult<T>, it: AsyncItera
       try {
         for (let r = first; !r.done; r = await it.next()) {
           if (stream.aborted) break;
-          await stream.writeSSE({ data: JSON.stringify(r.value) });
+          await stream.writeSSE({ data: JSON.stringify(r.value), ...(eventOf ? { event: eventOf(r.value) } : {}) });
         }
         if (!stream.aborted) await stream.writeSSE({ data: '[DONE]' });
       } catch (err) {
@@ -50,7 +51,8 @@ export function writeSse<T>(c: Context, first: IteratorResult<T>, it: AsyncItera
   void (async () => {
     try {
       for (let r = first; !r.done && !gone; r = await it.next()) {
-        if (!out.write(`data: ${JSON.stringify(r.value)}\n\n`)) await drained(out);
+        const event = eventOf ? `event: ${eventOf(r.value)}\n` : '';
+        if (!out.write(`${event}data: ${JSON.stringify(r.value)}\n\n`)) await drained(out);
       }
       if (!gone) out.write('data: [DONE]\n\n');
     } catch (err) {

@@ -4,6 +4,7 @@ import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protoc
 import { parseCompletionRequest } from '../../protocol/completions.js';
 import { requireModelName } from '../../protocol/validate.js';
 import { parsePredictRequest } from '../../protocol/predict.js';
+import { checkResponseId, parseFollowQuery, parseInputItemsQuery, parseResponseRequest } from '../../protocol/responses.js';
 import { checkModelName, parseGpuDevice, parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
 import type { CrucibleApi, OpName } from '../../protocol/operations.js';
 
@@ -39,6 +40,19 @@ export const HANDLERS: Record<Exclude<OpName, 'cancel'>, Handler> = {
     if (!req.stream) return result(api.chat(req, signal));
     return { chunks: api.chatStream(req, signal) };
   },
+  'responses.create': async (api, body, signal) => {
+    const req = parseResponseRequest(body);
+    if (!req.stream) return result(api.createResponse(req, signal));
+    return { chunks: api.createResponseStream(req, signal) };
+  },
+  'responses.get': async (api, body) => {
+    const q = parseFollowQuery(body);
+    if (!q.stream) return result(api.getResponse(q.id));
+    return { chunks: api.streamResponse(q) };
+  },
+  'responses.delete': (api, body) => result(api.deleteResponse(checkResponseId(body.id))),
+  'responses.cancel': (api, body) => result(api.cancelResponse(checkResponseId(body.id))),
+  'responses.inputItems': (api, body) => result(api.listInputItems(parseInputItemsQuery(body))),
   'completions': async (api, body, signal) => {
     const req = parseCompletionRequest(body);
     if (!req.stream) return result(api.completions(req, signal));
