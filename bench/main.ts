@@ -81,6 +81,11 @@ async function benchModel(dir: string): Promise<ModelResult> {
   } catch (err) {
     console.error(`  (fusing failed, measuring the plain export: ${(err as Error).message})`);
   }
+  const engine = await loadEngine(crucibleDir, threads);
+  const b = summarise(await repeat(runs, () => engine.single(PROMPTS[0], tokens)));
+  console.error(`  (b) engine in-process: ${b.tokPerSec} tok/s`);
+  await engine.release();
+  // Right after (b), on the same warm graph: measured after the peers, whose threads may still spin, it read low.
   const floor = await loadFloor(crucibleDir, threads);
   await floor.single(8);
   const floor1 = summarise(await repeat(runs, () => floor.single(tokens)));
@@ -91,10 +96,6 @@ async function benchModel(dir: string): Promise<ModelResult> {
   if (profile) console.error(`  profile, ms per decode step: 1 sequence ${JSON.stringify(profile.one)}; 8 sequences ${JSON.stringify(profile.eight)}`);
   const grammar = await benchGrammar(crucibleDir, threads, Math.min(tokens, 120), runs);
   console.error(`  grammar: ${grammar.constrainedStepMs} vs ${grammar.freeStepMs} ms a step at batch 8 (${grammar.ratio}x); compile median ${grammar.compileMedianMs} ms`);
-  const engine = await loadEngine(crucibleDir, threads);
-  const b = summarise(await repeat(runs, () => engine.single(PROMPTS[0], tokens)));
-  console.error(`  (b) engine in-process: ${b.tokPerSec} tok/s`);
-  await engine.release();
 
   const agent = await startAgent(crucibleDir, threads);
   try {
