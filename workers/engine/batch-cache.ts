@@ -76,6 +76,18 @@ export class BatchCache {
     return this.lengths.length;
   }
 
+  /**
+   * Fills every tensor input a session still lacks in `feeds` with an empty cache of its declared
+   * type and shape: for one-off forward passes (embeddings, agreement checks) over any graph.
+   */
+  static fillEmptyPast(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, batch: number): void {
+    for (const meta of session.inputMetadata) {
+      if (!meta.isTensor || feeds[meta.name]) continue;
+      const dims = meta.shape.map((d, i) => (i === 0 ? batch : typeof d === 'number' ? d : 0));
+      feeds[meta.name] = meta.type === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
+    }
+  }
+
   /** An empty cache for `batch` new sequences. */
   static empty(count: number, kvHeads: number, headDim: number, batch = 1, type: CacheType = 'float32'): ort.Tensor[] {
     return Array.from({ length: count }, () => new ort.Tensor(type, alloc(type, 0), [batch, kvHeads, 0, headDim]));

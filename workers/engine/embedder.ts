@@ -2,6 +2,7 @@ import ort from 'onnxruntime-node';
 import { readFileSync } from 'node:fs';
 import { CrucibleError } from '../../protocol/errors.js';
 import { onnx } from '../optimize/onnx-graph.js';
+import { BatchCache } from './batch-cache.js';
 import type { ModelSpec } from './model-spec.js';
 
 export type Pooling = 'last' | 'mean';
@@ -64,11 +65,7 @@ export class Embedder {
       [n.attentionMask]: new ort.Tensor('int64', mask, [b, width]),
     };
     if (this.session.inputNames.includes(n.positionIds)) feeds[n.positionIds] = new ort.Tensor('int64', positions, [b, width]);
-    for (const meta of this.session.inputMetadata) {
-      if (!meta.isTensor || feeds[meta.name]) continue;
-      const dims = meta.shape.map((d, i) => (i === 0 ? b : typeof d === 'number' ? d : 0));
-      feeds[meta.name] = meta.type === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
-    }
+    BatchCache.fillEmptyPast(this.session, feeds, b);
     const out = (await this.session.run(feeds, [this.hidden]))[this.hidden];
     if (out.type !== 'float32') throw new CrucibleError('invalid_request', 'embeddings need a float32 graph', 'model');
     const h = out.data as Float32Array;

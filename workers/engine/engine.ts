@@ -66,7 +66,7 @@ export class Engine {
     const logitsMeta = session.outputMetadata.find((m) => m.name === spec.names.logits);
     this.halfLogits = logitsMeta?.isTensor === true && logitsMeta.type === 'float16';
     this.batch = new BatchCache(spec.numKvHeads, spec.headDim, this.align, this.cacheType);
-    this.grammars = new Grammars(spec.dir, spec.vocabSize, spec.eosTokenIds);
+    this.grammars = new Grammars(codec.vocabulary, spec.vocabSize, spec.eosTokenIds);
     const budget = init.prefixCacheBytes ?? 64 * 2 ** 20;
     this.prefix = budget > 0 ? new PrefixCache(budget, spec.numKvHeads, spec.headDim) : null;
     this.profile = init.profile ? new StepProfile() : null;

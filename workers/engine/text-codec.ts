@@ -40,6 +40,34 @@ function renderFoundry(t: FoundryTemplate, messages: ChatMessage[]): string {
   return out;
 }
 
+export interface Vocabulary {
+  /** Token strings by id ('' where the file names none). */
+  pieces: string[];
+  kind: 'byte_fallback' | 'byte_level' | 'raw';
+  prependSpace: boolean;
+}
+
+interface TokenizerJson {
+  model?: { vocab?: unknown; byte_fallback?: boolean };
+  added_tokens?: { id: number; content: string }[];
+  normalizer?: unknown;
+  pre_tokenizer?: unknown;
+  decoder?: unknown;
+}
+
+function readVocabulary(t: TokenizerJson): Vocabulary {
+  const pieces: string[] = [];
+  const v = t.model?.vocab;
+  if (Array.isArray(v)) (v as [string, number][]).forEach((e, i) => { pieces[i] = e[0]; });
+  else if (v && typeof v === 'object') for (const [p, id] of Object.entries(v as Record<string, number>)) pieces[id] = p;
+  for (const added of t.added_tokens ?? []) pieces[added.id] = added.content;
+  for (let i = 0; i < pieces.length; i++) pieces[i] ??= '';
+  const shape = JSON.stringify([t.pre_tokenizer, t.decoder]);
+  const kind = t.model?.byte_fallback ? 'byte_fallback' : shape.includes('ByteLevel') ? 'byte_level' : 'raw';
+  const prependSpace = JSON.stringify([t.normalizer, t.pre_tokenizer]).includes('"prepend":"▁"') || /"prepend_scheme":"(always|first)"/.test(shape);
+  return { pieces, kind, prependSpace };
+}
+
 const tokenText = (t: unknown): string | undefined =>
   typeof t === 'string' ? t : t && typeof t === 'object' && typeof (t as any).content === 'string' ? (t as any).content : undefined;
 
@@ -49,9 +77,11 @@ export class TextCodec {
   private readonly template: Template | null;
   private readonly foundry: FoundryTemplate | null;
   private readonly specials: Record<string, string | undefined>;
-  /** Token pieces by id and how they spell bytes, for log-probabilities' `token` and `bytes`. */
-  private readonly pieces: string[] = [];
-  private readonly pieceKind: 'byte_fallback' | 'byte_level' | 'raw';
+  /**
+   * Token pieces by id, how they spell bytes, and whether the tokenizer prepends a space: for
+   * log-probabilities' `token` and `bytes`, and for the grammar engine's view of the vocabulary.
+   */
+  readonly vocabulary: Vocabulary;
   /** Whether the chat template renders `tools` (so the model can be shown the functions). */
   readonly templateTakesTools: boolean;
   /** The tool-call syntax the template teaches, when it is Hermes-style `<tool_call>` blocks. */
@@ -68,12 +98,7 @@ export class TextCodec {
     } catch (err) {
       throw new CrucibleError('model_load_failed', `cannot load the tokenizer in ${dir}: ${(err as Error).message}`);
     }
-    const model = (tokenizerJson as { model?: { vocab?: unknown; byte_fallback?: boolean } }).model ?? {};
-    if (Array.isArray(model.vocab)) (model.vocab as [string, number][]).forEach((e, i) => { this.pieces[i] = e[0]; });
-    else if (model.vocab && typeof model.vocab === 'object') for (const [p, id] of Object.entries(model.vocab as Record<string, number>)) this.pieces[id] = p;
-    for (const t of (tokenizerJson as { added_tokens?: { id: number; content: string }[] }).added_tokens ?? []) this.pieces[t.id] = t.content;
-    const shape = JSON.stringify([(tokenizerJson as any).pre_tokenizer, (tokenizerJson as any).decoder]);
-    this.pieceKind = model.byte_fallback ? 'byte_fallback' : shape.includes('ByteLevel') ? 'byte_level' : 'raw';
+    this.vocabulary = readVocabulary(tokenizerJson as TokenizerJson);
     const source = typeof config.chat_template === 'string' ? config.chat_template
       : Array.isArray(config.chat_template) ? (config.chat_template as { name: string; template: string }[]).find((t) => t.name === 'default')?.template
       : undefined;
@@ -116,13 +141,13 @@ export class TextCodec {
 
   /** The bytes one token stands for, as OpenAI's `logprobs[].bytes`. */
   tokenBytes(id: number): number[] {
-    const piece = this.pieces[id] ?? '';
-    if (this.pieceKind === 'byte_fallback') {
+    const piece = this.vocabulary.pieces[id] ?? '';
+    if (this.vocabulary.kind === 'byte_fallback') {
       const hex = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
       if (hex) return [parseInt(hex[1], 16)];
       return [...Buffer.from(piece.replace(/\u2581/g, ' '), 'utf8')];
     }
-    if (this.pieceKind === 'byte_level') return [...piece].map((ch) => byteLevelDecoder().get(ch) ?? 63);
+    if (this.vocabulary.kind === 'byte_level') return [...piece].map((ch) => byteLevelDecoder().get(ch) ?? 63);
     return [...Buffer.from(piece, 'utf8')];
   }
 

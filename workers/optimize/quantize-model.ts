@@ -4,6 +4,7 @@ import ort from 'onnxruntime-node';
 import { CrucibleError } from '../../protocol/errors.js';
 import { stripVersion } from '../../protocol/validate.js';
 import { readModelSpec, type ModelSpec } from '../engine/model-spec.js';
+import { BatchCache } from '../engine/batch-cache.js';
 import { halfToFloat } from '../engine/half.js';
 import { TextCodec } from '../engine/text-codec.js';
 import { writeGenaiModel } from './write-genai.js';
@@ -46,11 +47,7 @@ async function forward(session: ort.InferenceSession, spec: ModelSpec, ids: numb
     [n.attentionMask]: new ort.Tensor('int64', new BigInt64Array(ids.length).fill(1n), [1, ids.length]),
   };
   if (session.inputNames.includes(n.positionIds)) feeds[n.positionIds] = new ort.Tensor('int64', BigInt64Array.from(ids.map((_, i) => BigInt(i))), [1, ids.length]);
-  for (const meta of session.inputMetadata) {
-    if (!meta.isTensor || feeds[meta.name]) continue;
-    const dims = meta.shape.map((d, i) => (i === 0 ? 1 : typeof d === 'number' ? d : 0));
-    feeds[meta.name] = meta.type === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), dims) : new ort.Tensor('float32', new Float32Array(0), dims);
-  }
+  BatchCache.fillEmptyPast(session, feeds, 1);
   const out = (await session.run(feeds))[n.logits];
   return out.type === 'float16' ? halfToFloat(out.data as Uint16Array) : out.data as Float32Array;
 }

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { CrucibleError } from '../../../protocol/errors.js';
 import type { GrammarSpec } from '../../../protocol/grammar.js';
 import type { CompiledGrammar, GrammarCompiler, GrammarMatcher as Matcher } from '@mlc-ai/web-xgrammar';
+import type { Vocabulary } from '../text-codec.js';
 import { xgrammar } from './xgrammar.js';
 
 
@@ -14,21 +13,6 @@ import { xgrammar } from './xgrammar.js';
 const NO_INDENT = -1;
 const CACHE_SIZE = 64;
 
-/** The model's vocabulary as XGrammar reads it: token strings by id, and how they encode bytes. */
-function tokenizerVocab(dir: string): { vocab: string[]; type: 'byte_fallback' | 'byte_level' | 'raw'; prependSpace: boolean } {
-  const t = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
-  const vocab: string[] = [];
-  const v = t.model?.vocab;
-  if (Array.isArray(v)) v.forEach((entry: [string, number], i: number) => { vocab[i] = entry[0]; });
-  else if (v && typeof v === 'object') for (const [piece, id] of Object.entries(v)) vocab[id as number] = piece;
-  for (const added of t.added_tokens ?? []) vocab[added.id] = added.content;
-  for (let i = 0; i < vocab.length; i++) vocab[i] ??= '';
-  const json = JSON.stringify([t.pre_tokenizer, t.decoder]);
-  const type = t.model?.byte_fallback ? 'byte_fallback' : json.includes('ByteLevel') ? 'byte_level' : 'raw';
-  const prependSpace = JSON.stringify([t.normalizer, t.pre_tokenizer]).includes('"prepend":"▁"')
-    || /"prepend_scheme":"(always|first)"/.test(json);
-  return { vocab, type, prependSpace };
-}
 
 /**
  * The schema's grammar in EBNF with bounded digit runs: JSON's own number grammar lets a model
@@ -78,13 +62,13 @@ export class Grammars {
   /** Milliseconds each compile took, for the benchmark and the logs. */
   readonly compileMs: number[] = [];
 
-  constructor(private readonly dir: string, private readonly vocabSize: number, private readonly stopIds: number[]) {}
+  constructor(private readonly vocabulary: Vocabulary, private readonly vocabSize: number, private readonly stopIds: number[]) {}
 
   private getCompiler() {
     this.compiler ??= (async () => {
       const xg = xgrammar();
-      const { vocab, type, prependSpace } = tokenizerVocab(this.dir);
-      const info = await xg.TokenizerInfo.createTokenizerInfo(vocab, type, prependSpace, this.vocabSize, this.stopIds);
+      const { pieces, kind, prependSpace } = this.vocabulary;
+      const info = await xg.TokenizerInfo.createTokenizerInfo(pieces, kind, prependSpace, this.vocabSize, this.stopIds);
       return xg.GrammarCompiler.createGrammarCompiler(info);
     })();
     return this.compiler;
