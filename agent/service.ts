@@ -205,6 +205,7 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
     ready: () => core.ready,
     maxBodyBytes: config.maxBodyBytes,
     maxImageBytes: config.maxImageBytes,
+    maxAudioBytes: config.maxAudioBytes,
     corsOrigins: listOf(config.corsOrigins),
     allowedHosts: acceptedHosts(config),
     identity: identity.enabled ? identity : undefined,
