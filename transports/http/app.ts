@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { ControlPlaneApi } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
-import { type SpeechApi, audioRoutes } from './audio-routes.js';
+import { audioRoutes } from './audio-routes.js';
 import { MAX_BODY_BYTES, errorResponse, readJson as readBody } from './errors.js';
 import type { MetricsSample } from '../../protocol/metrics-feed.js';
 import { consoleRoutes, metricsFeedRoutes } from './console-routes.js';
@@ -70,12 +70,12 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   identityRoutes(app, opts, readJson);
   openaiRoutes(app, api, readJson);
   responsesRoutes(app, api, readJson);
-  audioRoutes(app, api as unknown as SpeechApi, { maxAudioBytes: opts.maxAudioBytes });
+  audioRoutes(app, api, { maxAudioBytes: opts.maxAudioBytes });
   foundryRoutes(app, api, readJson);
   predictRoutes(app, api, opts.maxImageBytes);
   if (opts.control) {
     controlRoutes(app, opts.control, { maxBodyBytes: limit });
-    deploymentRoutes(app, api, opts.control, { readJson, maxImageBytes: opts.maxImageBytes, checkKey: opts.checkKey });
+    deploymentRoutes(app, api, opts.control, { readJson, maxImageBytes: opts.maxImageBytes, maxAudioBytes: opts.maxAudioBytes, checkKey: opts.checkKey });
   }
 
   return app;

@@ -2,6 +2,7 @@ import { type Context, Hono } from 'hono';
 import type { ControlPlaneApi } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
+import { audioRoutes } from './audio-routes.js';
 import { errorResponse } from './errors.js';
 import { presentedKey } from './middleware.js';
 import { openaiRoutes } from './openai-routes.js';
@@ -18,6 +19,8 @@ function scoped(api: CrucibleApi, model: string): CrucibleApi {
     completions: (req, signal) => api.completions({ ...req, model }, signal),
     completionsStream: (req, signal) => api.completionsStream({ ...req, model }, signal),
     countTokens: (req) => api.countTokens({ ...req, model }),
+    transcribe: (req, signal) => api.transcribe({ ...req, model }, signal),
+    transcribeStream: (req, signal) => api.transcribeStream({ ...req, model }, signal),
     predict: (req, signal) => api.predict({ ...req, model }, signal),
     modelMetadata: () => api.modelMetadata(model),
     getModel: () => api.getModel(model),
@@ -39,7 +42,7 @@ function scoped(api: CrucibleApi, model: string): CrucibleApi {
  */
 export function deploymentRoutes(
   app: Hono, api: CrucibleApi, control: ControlPlaneApi,
-  opts: { readJson: (c: Context) => Promise<unknown>; maxImageBytes?: number; checkKey?: (key: string | undefined) => boolean },
+  opts: { readJson: (c: Context) => Promise<unknown>; maxImageBytes?: number; maxAudioBytes?: number; checkKey?: (key: string | undefined) => boolean },
 ): void {
   const apps = new Map<string, Hono>();
   const planeFor = (model: string, ns: string, name: string): Hono => {
@@ -48,6 +51,7 @@ export function deploymentRoutes(
       sub = new Hono();
       openaiRoutes(sub, scoped(api, model), opts.readJson);
       predictRoutes(sub, scoped(api, model), opts.maxImageBytes);
+      audioRoutes(sub, scoped(api, model), { maxAudioBytes: opts.maxAudioBytes });
       sub.onError((err, c) => errorResponse(c, err));
       sub.notFound((c) => errorResponse(c, new CrucibleError('not_found', `no route for ${c.req.method} ${c.req.path} in deployment '${ns}/${name}'`)));
       apps.set(model, sub);
