@@ -63,7 +63,7 @@ export function mpegStart(b: Uint8Array, from: number, scan: number): number {
   return -1;
 }
 
-/** The format of a file from its first bytes, else from the hint; undefined when neither tells. */
+/** The format of a file from its first bytes, else (for MP3) from the hint; undefined when neither tells. */
 export function sniffFormat(b: Uint8Array, hint: { filename?: string; contentType?: string } = {}): AudioFormat | undefined {
   const head = ascii(b, 0, 4);
   if ((head === 'RIFF' || head === 'RF64') && ascii(b, 8, 4) === 'WAVE') return 'wav';
@@ -76,15 +76,10 @@ export function sniffFormat(b: Uint8Array, hint: { filename?: string; contentTyp
     throw unknownFormat('the file is an Ogg stream of a codec other than Vorbis or Opus');
   }
   if (mpegStart(b, tagged, tagged ? 4096 : 1) >= 0) return 'mp3';
+  // WAV, FLAC and Ogg always start with their magic bytes; only MPEG audio may begin with junk
+  // before its first frame, so the hint can only ever say MP3.
   const name = (hint.filename ?? '').toLowerCase();
   const ext = name.includes('.') ? name.slice(name.lastIndexOf('.') + 1) : '';
   const type = (hint.contentType ?? '').toLowerCase().split(';')[0].trim();
-  const byHint: Record<string, AudioFormat> = {
-    wav: 'wav', wave: 'wav', 'audio/wav': 'wav', 'audio/x-wav': 'wav', 'audio/wave': 'wav', 'audio/vnd.wave': 'wav',
-    mp3: 'mp3', mpga: 'mp3', mpeg: 'mp3', 'audio/mpeg': 'mp3', 'audio/mp3': 'mp3', 'audio/mpga': 'mp3',
-    flac: 'flac', 'audio/flac': 'flac', 'audio/x-flac': 'flac',
-    oga: 'vorbis', ogg: 'vorbis', 'audio/ogg': 'vorbis', 'audio/vorbis': 'vorbis',
-    opus: 'opus', 'audio/opus': 'opus',
-  };
-  return byHint[ext] ?? byHint[type];
+  return ['mp3', 'mpga', 'mpeg'].includes(ext) || ['audio/mpeg', 'audio/mp3', 'audio/mpga'].includes(type) ? 'mp3' : undefined;
 }

@@ -103,6 +103,7 @@ t.test('the hint names the format when the magic bytes do not', async (t) => {
   const got = await decodeAudio(junk, { filename: 'speech.MP3' });
   t.ok(snrDb(got, fromWav, 1000) >= LOSSY.mp3, 'decoded as MP3 by its name');
   await rejects400(t, decodeAudio(junk, { filename: 'blob' }), /accepted audio formats/, 'without the hint');
+  await rejects400(t, decodeAudio(junk.subarray(1000), { filename: 'clip.wav', contentType: 'audio/wav' }), /accepted audio formats/, 'a name that says WAV does not make it one');
 });
 
 t.test('decodes inside a worker thread', async (t) => {
