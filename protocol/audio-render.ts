@@ -25,6 +25,11 @@ const LANGUAGE_NAMES: Record<string, string> = Object.fromEntries(
 /** A language code as OpenAI's verbose_json names it (`en` -> `english`); a name or an unknown code as it is. */
 export const languageName = (code: string): string => LANGUAGE_NAMES[code.toLowerCase()] ?? code;
 
+const LANGUAGE_CODES: Record<string, string> = Object.fromEntries(Object.entries(LANGUAGE_NAMES).map(([c, n]) => [n, c]));
+
+/** The code of a language OpenAI's verbose_json names (`english` -> `en`); a code or an unknown name as it is. */
+export const languageCode = (name: string): string => LANGUAGE_CODES[name.toLowerCase()] ?? name;
+
 /** `HH:MM:SS,mmm` (SRT) or `HH:MM:SS.mmm` (WebVTT), rounded to the millisecond. */
 export function timestamp(seconds: number, marker: ',' | '.'): string {
   const ms = Math.max(0, Math.round(seconds * 1000));

@@ -1,4 +1,6 @@
 import net from 'node:net';
+import type { Transcript, TranscriptEvent } from '../../protocol/audio.js';
+import { type TranscriptStreamEvent, streamEvent } from '../../protocol/audio-render.js';
 import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
 import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
 import { encodeFrame, FrameReader } from '../../protocol/framing.js';
@@ -9,7 +11,7 @@ import type { ModelInfo, OpenAIModel, ServiceStatus } from '../../protocol/model
 import type { OpName } from '../../protocol/operations.js';
 import type { PipeResponse } from '../../protocol/pipe-messages.js';
 import type { DeletedResponse, InputItemList, ResponseObject, ResponseStreamEvent } from '../../protocol/responses.js';
-import type { ChatBody, CompletionBody, ResponseBody } from './http-client.js';
+import type { ChatBody, CompletionBody, ResponseBody, TranscriptionBody } from './http-client.js';
 
 interface Pending {
   onChunk?: (body: unknown) => void;
@@ -137,6 +139,13 @@ export class PipeClient {
   completionsStream = (body: CompletionBody, signal?: AbortSignal) =>
     this.stream<CompletionChunk>('completions', { ...body, stream: true }, signal);
   getModel = (model: string) => this.request<OpenAIModel>('models.get', { model });
+  /** The file travels as msgpack binary (pipe op `audio.transcriptions`). */
+  transcribe = (body: TranscriptionBody, signal?: AbortSignal) =>
+    this.request<Transcript>('audio.transcriptions', { ...body, stream: false }, { signal });
+  /** OpenAI's `transcript.text.delta` events, then `transcript.text.done`, as over HTTP. */
+  async *transcribeStream(body: TranscriptionBody, signal?: AbortSignal): AsyncIterable<TranscriptStreamEvent> {
+    for await (const e of this.stream<TranscriptEvent>('audio.transcriptions', { ...body, stream: true }, signal)) yield streamEvent(e);
+  }
   createResponse = (body: ResponseBody, signal?: AbortSignal) => this.request<ResponseObject>('responses.create', { ...body, stream: false }, { signal });
   createResponseStream = (body: ResponseBody, signal?: AbortSignal) => this.stream<ResponseStreamEvent>('responses.create', { ...body, stream: true }, signal);
   getResponse = (id: string) => this.request<ResponseObject>('responses.get', { id });
