@@ -11,6 +11,7 @@ import { deploymentCommand } from './deployment-commands.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
 import { modelOptimize } from './optimize-command.js';
 import { serviceStart, serviceStatus, serviceStop } from './service-commands.js';
+import { transcribeCommand } from './transcribe-command.js';
 
 const HELP = `Usage: crucible [--home DIR] <command>
 
@@ -36,6 +37,9 @@ const HELP = `Usage: crucible [--home DIR] <command>
   cache remove <model> [--force]  delete a cached model (--force unloads it first)
   predict <model> <image file>    run a predictive model (OCR prints the text it reads)
   run <model> <prompt> [--max-tokens N] [--temperature T]   stream a completion
+  transcribe <file> [--model M] [--format text|srt|vtt|json|verbose_json] [--language xx] [--translate]
+                                  speech to text (WAV, MP3, FLAC, Ogg Vorbis, Opus); default
+                                  model: the first speech model in the cache
   model run <model> [--max-tokens N] [--temperature T]
                                   download if needed, load, and chat in the terminal
                                   (/clear, /exit; Ctrl-C stops an answer; piped input: a turn a line)
@@ -72,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
       namespace: { type: 'string' }, model: { type: 'string', multiple: true }, replicas: { type: 'string' }, compute: { type: 'string' },
       workload: { type: 'string' }, auth: { type: 'boolean' }, env: { type: 'string', multiple: true }, json: { type: 'boolean' },
       preset: { type: 'string' }, expires: { type: 'string' }, name: { type: 'string' }, actions: { type: 'string' },
+      format: { type: 'string' }, language: { type: 'string' }, translate: { type: 'boolean' },
     },
     allowPositionals: true,
     strict: false,
@@ -146,6 +151,12 @@ async function main(argv: string[]): Promise<number> {
           compute: values.compute as string | undefined, workload: values.workload as string | undefined, auth: values.auth as boolean | undefined,
           env: values.env as string[] | undefined, json: values.json as boolean | undefined,
         });
+      }
+      if (group === 'transcribe') {
+        return withClient(home, (c) => transcribeCommand(c, action, {
+          model: (values.model as string[] | undefined)?.at(-1), format: values.format as string | undefined,
+          language: values.language as string | undefined, translate: Boolean(values.translate),
+        }));
       }
       if (group === 'predict') {
         const [model, file] = [action, ...rest];
