@@ -15,9 +15,9 @@ own process. `AsyncManager` is the same object model for asyncio.
 """
 from ._transport import CrucibleError, HttpTransport, PipeTransport, Stream
 from .aio import AsyncCatalog, AsyncChatClient, AsyncManager, AsyncModel
-from .manager import Catalog, ChatClient, Manager, Model, ModelVariant, Selection, default_home
+from .manager import AudioClient, Catalog, ChatClient, Manager, Model, ModelVariant, Selection, default_home
 
 __all__ = [
     "Manager", "AsyncManager", "Catalog", "AsyncCatalog", "Model", "AsyncModel", "ModelVariant", "Selection",
-    "ChatClient", "AsyncChatClient", "CrucibleError", "PipeTransport", "HttpTransport", "Stream", "default_home",
+    "ChatClient", "AsyncChatClient", "AudioClient", "CrucibleError", "PipeTransport", "HttpTransport", "Stream", "default_home",
 ]

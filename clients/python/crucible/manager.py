@@ -264,6 +264,58 @@ class ChatClient:
         return self._t.request("tokenizer.count", {"model": self.model_id, "messages": messages})["tokenCount"]
 
 
+class AudioClient:
+    """Speech to text with one variant (Foundry's AudioClient): `transcribe` keeps the spoken
+    language, `translate` gives English. `audio` is a file path or the file's bytes (WAV, MP3,
+    FLAC, Ogg Vorbis, Opus: the agent decodes it). Settings (language, prompt, temperature,
+    words=True for word timestamps) go with every request; keyword arguments override them.
+    Results are the agent's Transcript as a dict (text, language, duration, segments, words).
+    Over the pipe: the file travels as msgpack binary."""
+
+    def __init__(self, transport, model_id: str, **settings: Any):
+        self._t = transport
+        self.model_id = model_id
+        self.settings = dict(settings)
+
+    def _body(self, audio: Any, task: str, overrides: dict) -> dict:
+        merged = {**self.settings, **overrides}
+        if isinstance(audio, (str, os.PathLike)):
+            with open(audio, "rb") as f:
+                data = f.read()
+            filename = merged.pop("filename", None) or os.path.basename(os.fspath(audio))
+        else:
+            data = bytes(audio)
+            filename = merged.pop("filename", None)
+        body: dict = {"model": self.model_id, "file": data, "task": task}
+        if filename:
+            body["filename"] = filename
+        for key in ("language", "prompt", "temperature"):
+            if merged.get(key) is not None:
+                body[key] = merged[key]
+        if merged.get("words"):
+            body["timestamp_granularities"] = ["segment", "word"]
+        return body
+
+    def transcribe(self, audio: Any, **overrides: Any) -> dict:
+        return self._t.request("audio.transcriptions", {**self._body(audio, "transcribe", overrides), "stream": False})
+
+    def translate(self, audio: Any, **overrides: Any) -> dict:
+        return self._t.request("audio.transcriptions", {**self._body(audio, "translate", overrides), "stream": False})
+
+    def transcribe_streaming(self, audio: Any, **overrides: Any) -> Iterator[dict]:
+        """OpenAI's events: {"type": "transcript.text.delta", "delta"} as the windows are decoded,
+        then {"type": "transcript.text.done", "text"}; closing the generator cancels the work."""
+        stream = self._t.stream("audio.transcriptions", {**self._body(audio, "transcribe", overrides), "stream": True})
+        try:
+            for event in stream:
+                if event.get("type") == "delta":
+                    yield {"type": "transcript.text.delta", "delta": event["text"]}
+                else:
+                    yield {"type": "transcript.text.done", "text": event["transcript"]["text"]}
+        finally:
+            stream.cancel()
+
+
 class Model:
     """A model by alias with its variants and the selected one; calls act on the selected variant."""
 
@@ -324,6 +376,10 @@ class Model:
 
     def get_chat_client(self, **settings: Any) -> ChatClient:
         return ChatClient(self._t, self.id, **settings)
+
+    def get_audio_client(self, **settings: Any) -> AudioClient:
+        """Speech to text (Whisper models); over the pipe."""
+        return AudioClient(self._t, self.id, **settings)
 
     def get_latest_version(self) -> ModelVariant:
         return self._catalog.get_latest_version(self)
