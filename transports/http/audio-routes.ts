@@ -32,7 +32,9 @@ const tooLarge = (limit: number) =>
  */
 export function audioRoutes(app: Hono, api: SpeechApi, opts: { maxAudioBytes?: number } = {}): void {
   const limit = opts.maxAudioBytes ?? MAX_AUDIO_BYTES;
-  const guard = bodyLimit({ maxSize: limit + FORM_SLACK, onError: () => { throw tooLarge(limit); } });
+  // Refused before the body is read: the rest of the upload is still on the socket, so the
+  // connection closes after the 413 rather than being reused by the client's next request.
+  const guard = bodyLimit({ maxSize: limit + FORM_SLACK, onError: (c) => { c.header('connection', 'close'); throw tooLarge(limit); } });
   for (const [path, task] of [['/v1/audio/transcriptions', 'transcribe'], ['/v1/audio/translations', 'translate']] as const) {
     app.post(path, guard, async (c) => {
       const call = await readCall(c, task, limit);

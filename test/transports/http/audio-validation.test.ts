@@ -95,4 +95,15 @@ t.test('the upload limit: 413 with the OpenAI envelope, declared or streamed', a
     body: new ReadableStream({ start(c) { for (let o = 0; o < bytes.length; o += 65536) c.enqueue(bytes.subarray(o, o + 65536)); c.close(); } }),
   } as RequestInit);
   await expectError(t, res, 413, 'payload_too_large', 'file', 'a chunked body past the limit');
+  // And as the openai client sees it.
+  const client = new OpenAI({ baseURL: `${svc.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+  for (const bytes of [big, huge, big]) {
+    try {
+      await client.audio.transcriptions.create({ file: await toFile(bytes, 'big.wav'), model: 'whisper-tiny' });
+      t.fail('accepted');
+    } catch (err) {
+      t.ok(err instanceof OpenAI.APIError && err.status === 413, `the openai client, ${bytes.length} bytes: 413 (${(err as Error).message})`);
+      t.equal((err as InstanceType<typeof OpenAI.APIError>).code, 'payload_too_large');
+    }
+  }
 });
