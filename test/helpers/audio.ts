@@ -33,7 +33,7 @@ export function signal(rate: number, seconds: number, channels = 1): Float32Arra
   });
 }
 
-/** The mono mix of `signal()` sampled straight at `rate`: what a perfect decoder and resampler give. */
+/** The mono mix of `signal()` sampled straight at `rate`: what a perfect decoder and resampler give (stereo summed at 1/sqrt(2), as ffmpeg -ac 1 does; other counts averaged). */
 export function monoReference(rate: number, seconds: number, sourceRate: number, channels = 1): Float32Array {
   const n = Math.round((Math.round(sourceRate * seconds) * rate) / sourceRate);
   const fadeSeconds = Math.round(sourceRate * 0.05) / sourceRate;
@@ -45,7 +45,7 @@ export function monoReference(rate: number, seconds: number, sourceRate: number,
     for (let ch = 0; ch < channels; ch++) {
       let s = 0;
       for (const [k, f] of TONES.entries()) s += (0.18 / (k + 1)) * Math.sin(2 * Math.PI * f * t + ch * 0.3 * k);
-      v += s / channels;
+      v += s * (channels === 2 ? Math.SQRT1_2 : 1 / channels);
     }
     v *= 0.6 + 0.4 * Math.sin(2 * Math.PI * 3 * t);
     out[i] = v * Math.max(0, Math.min(1, t / fadeSeconds, (total - t) / fadeSeconds));

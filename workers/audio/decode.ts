@@ -5,7 +5,7 @@ import { OggOpusDecoder } from 'ogg-opus-decoder';
 import { CrucibleError } from '../../protocol/errors.js';
 import { checkMpeg, checkOgg, flacTotalSamples } from './containers.js';
 import { ffmpegPath, viaFfmpeg } from './ffmpeg.js';
-import { type AudioFormat, badAudio, sniffFormat, unknownFormat } from './formats.js';
+import { type AudioFormat, badAudio, downmixGain, sniffFormat, unknownFormat } from './formats.js';
 import { Resampler } from './resample.js';
 import { readWavHeader, wavMonoBlocks } from './wav.js';
 
@@ -76,7 +76,7 @@ async function decodeCompressed(format: Exclude<AudioFormat, 'wav'>, bytes: Uint
   }
 }
 
-/** Mixes planes down to mono and resamples them to 16 kHz as they come. */
+/** Mixes planes down to mono (see downmixGain) and resamples them to 16 kHz as they come. */
 class MonoSink {
   private resampler?: Resampler;
   private parts: Float32Array[] = [];
@@ -85,7 +85,7 @@ class MonoSink {
   pushPlanes(planes: Float32Array[], n: number, rate: number): void {
     if (planes.length === 1) return this.push(planes[0].subarray(0, n), rate);
     const mono = new Float32Array(n);
-    const scale = 1 / planes.length;
+    const scale = downmixGain(planes.length);
     for (const plane of planes) for (let i = 0; i < n; i++) mono[i] += plane[i];
     for (let i = 0; i < n; i++) mono[i] *= scale;
     this.push(mono, rate);

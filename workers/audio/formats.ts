@@ -10,6 +10,14 @@ export type AudioFormat = 'wav' | 'mp3' | 'flac' | 'vorbis' | 'opus';
 
 export const ACCEPTED_FORMATS = 'WAV (PCM 8/16/24/32-bit, float 32/64-bit, A-law, mu-law), MP3, FLAC, OGG Vorbis and OGG Opus';
 
+/**
+ * The weight of each channel in the mono mix. Stereo is summed at 1/sqrt(2) a channel, as
+ * `ffmpeg -ac 1` does, and so as openai-whisper (which reads audio through ffmpeg), Hugging Face's
+ * `ffmpeg_read` and transformers.js' `read_audio` give Whisper its input; other channel counts
+ * are averaged.
+ */
+export const downmixGain = (channels: number): number => (channels === 2 ? Math.SQRT1_2 : 1 / channels);
+
 export const badAudio = (message: string): CrucibleError => new CrucibleError('invalid_request', message, 'file');
 
 export const unknownFormat = (what: string): CrucibleError =>

@@ -1,4 +1,4 @@
-import { badAudio } from './formats.js';
+import { badAudio, downmixGain } from './formats.js';
 
 /**
  * RIFF/WAVE (and RF64) reading: PCM integer 8/16/24/32-bit, IEEE float 32/64-bit, A-law and
@@ -99,7 +99,7 @@ export function* wavMonoBlocks(b: Uint8Array, w: WavInfo, block = 65536): Genera
     : w.bits === 16 ? (o) => v.getInt16(o, true) / 32768
     : w.bits === 24 ? (o) => (((b[o] | (b[o + 1] << 8) | (b[o + 2] << 16)) << 8) >> 8) / 8388608
     : (o) => v.getInt32(o, true) / 2147483648;
-  const scale = 1 / w.channels;
+  const scale = downmixGain(w.channels);
   for (let f0 = 0; f0 < w.frames; f0 += block) {
     const n = Math.min(block, w.frames - f0);
     const out = new Float32Array(n);

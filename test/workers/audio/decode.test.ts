@@ -1,7 +1,12 @@
 import t, { type Test } from 'tap';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CrucibleError } from '../../../protocol/errors.js';
 import { decodeAudio } from '../../../workers/audio/decode.js';
+import { ffmpegPath, viaFfmpeg } from '../../../workers/audio/ffmpeg.js';
 import { bestLag, encode, monoReference, signal, snrDb, wavBytes, type Encoded, type WavSampleFormat } from '../../helpers/audio.js';
 
 const rejects400 = async (t: Test, p: Promise<unknown>, pattern: RegExp, what: string) => {
@@ -102,8 +107,11 @@ t.test('the hint names the format when the magic bytes do not', async (t) => {
   junk.set(encoded.mp3, 3);
   const got = await decodeAudio(junk, { filename: 'speech.MP3' });
   t.ok(snrDb(got, fromWav, 1000) >= LOSSY.mp3, 'decoded as MP3 by its name');
-  await rejects400(t, decodeAudio(junk, { filename: 'blob' }), /accepted audio formats/, 'without the hint');
-  await rejects400(t, decodeAudio(junk.subarray(1000), { filename: 'clip.wav', contentType: 'audio/wav' }), /accepted audio formats/, 'a name that says WAV does not make it one');
+  // Without the hint only ffmpeg, where it is on PATH, would still read it.
+  if (!ffmpegPath()) {
+    await rejects400(t, decodeAudio(junk, { filename: 'blob' }), /accepted audio formats/, 'without the hint');
+    await rejects400(t, decodeAudio(junk.subarray(1000), { filename: 'clip.wav', contentType: 'audio/wav' }), /accepted audio formats/, 'a name that says WAV does not make it one');
+  }
 });
 
 t.test('decodes inside a worker thread', async (t) => {
@@ -115,4 +123,30 @@ t.test('decodes inside a worker thread', async (t) => {
   await worker.terminate();
   t.equal(result.error, undefined);
   t.ok(Math.abs((result.length ?? 0) - fromWav.length) <= 480, `Opus in a worker: ${result.length} samples`);
+});
+
+// Optional: Debian's ffmpeg is never required; where it is on PATH, formats the wasm decoders do not read go through it.
+const ffmpeg = ffmpegPath();
+t.test('with ffmpeg on PATH, other formats (M4A/AAC) go through it', { skip: ffmpeg ? false : 'no ffmpeg on PATH' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cru-ffmpeg-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'in.wav'), original);
+  execFileSync(ffmpeg!, ['-hide_banner', '-loglevel', 'error', '-i', join(dir, 'in.wav'), '-c:a', 'aac', '-b:a', '128k', join(dir, 'out.m4a')]);
+  const got = await decodeAudio(new Uint8Array(readFileSync(join(dir, 'out.m4a'))), { filename: 'clip.m4a' });
+  t.ok(Math.abs(got.length - fromWav.length) <= 16000 * 0.03, `length within 30 ms: ${got.length} vs ${fromWav.length}`);
+  const lag = bestLag(got, fromWav, 800);
+  t.ok(Math.abs(lag) <= 2, `no offset to speak of (${lag} samples)`);
+  const snr = snrDb(got, fromWav, 1000, lag);
+  t.ok(snr >= 20, `${snr.toFixed(1)} dB against the WAV original (>= 20)`);
+  await rejects400(t, decodeAudio(new TextEncoder().encode('still not audio '.repeat(50))), /accepted audio formats are WAV/, 'what ffmpeg cannot read either');
+  // ffmpeg as the reference for the downmix and the resampler: `ffmpeg -ac 1 -ar 16000` is how
+  // openai-whisper reads audio.
+  for (const [rate, channels] of [[44100, 2], [48000, 1], [22050, 2], [8000, 1]]) {
+    const wav = wavBytes(signal(rate, 2, channels), rate, 's16');
+    const ours = await decodeAudio(wav);
+    const theirs = await viaFfmpeg(ffmpeg!, wav, 16000);
+    t.equal(ours.length, theirs.length, `${rate} Hz x${channels}: as many samples as ffmpeg gives`);
+    const snr = snrDb(ours, theirs, 200);
+    t.ok(snr >= 85, `${rate} Hz x${channels}: ${snr.toFixed(1)} dB against ffmpeg -ac 1 -ar 16000 (>= 85)`);
+  }
 });
