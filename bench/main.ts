@@ -6,6 +6,7 @@
  *   (g) Crucible HTTP, 1 stream, on the int4 form     (h) the same, 8 concurrent streams
  *   (i) llama.cpp on the same weights as F32 GGUF     (j) llama.cpp, 8 parallel sequences (bench/llamacpp.ts)
  *       (`crucible model optimize --int4`: MatMulNBits block 32, accuracy level 4)
+ *   and speech to text: the real-time factor on the tiny Whisper fixture (bench/speech.ts)
  * Greedy, exactly N new tokens each; medians over --runs runs after a warm-up; ratios to (a).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { loadEngine, startAgent } from './crucible.js';
 import { type LlamaCppFigures, benchLlamaCpp, llamaCppRows } from './llamacpp.js';
 import { loadPeer } from './peer.js';
 import { type Figure, repeat, summarise } from './stats.js';
+import { benchSpeech, speechRows } from './speech.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const { values } = parseArgs({
@@ -192,9 +194,11 @@ const results: ModelResult[] = [];
 for (const dir of values.models!.split(',')) results.push(await benchModel(resolve(dir)));
 const machine = `${hostname()}: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const date = new Date().toISOString();
-const out = table(results);
+// Speech to text on the tiny Whisper fixture (bench/speech.ts): its real-time factor.
+const speech = await benchSpeech(runs);
+const out = `${table(results)}\n${speechRows(speech).join('\n')}`;
 console.log(`Crucible benchmark, ${date}\n${machine}${out}`);
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const json = JSON.stringify({ date, machine, tokens, runs, results }, null, 2);
+const json = JSON.stringify({ date, machine, tokens, runs, results, speech }, null, 2);
 writeFileSync(join(ROOT, 'bench', 'results', `${date.slice(0, 19).replace(/:/g, '-')}.json`), json);
 writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), json);

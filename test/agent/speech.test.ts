@@ -38,6 +38,14 @@ t.test('both Whisper layouts are found by configuration, load on demand and tran
   t.equal(words.words!.map((w) => w.word).join(' '), hf.text.split(/\s+/).filter(Boolean).join(' '), 'every word once, in order');
   t.equal(await code(svc.agent.chat({ model: 'whisper-tiny-hf', messages: [{ role: 'user', content: 'hi' }], n: 1, sampling: {} as never, stream: false } as never)),
     'invalid_request', 'chat on a speech model is a 400');
+  const http = await fetch(`${svc.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'whisper-tiny-genai', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  t.equal(http.status, 400, '/v1/chat/completions on a Whisper model: 400');
+  const err = ((await http.json()) as { error: { message: string; param: string } }).error;
+  t.match(err.message, /automatic-speech-recognition model; use \/v1\/audio\/transcriptions/);
+  t.equal(err.param, 'model');
   t.equal(await code(svc.agent.transcribe({ ...request(1), model: 'stories260k' })), 'invalid_request', 'a chat model cannot transcribe');
   t.equal(await code(svc.agent.transcribe({ ...request(1), audio: { bytes: new Uint8Array([1, 2, 3, 4]) } })), 'invalid_request', 'an unreadable upload is a 400');
 });

@@ -45,9 +45,13 @@ export interface SteeringOptions {
   positions: number;
   /** Extra gain of the cross-attention's output: how much the audio moves the text. */
   cross: number;
+  /** Timestamp steps (20 ms) the clock advances per decoder position. */
+  tick: number;
+  /** Decoder positions over which the end-of-text ramp rises by one unit. */
+  rampLength: number;
 }
 
-export const DEFAULT_STEERING: SteeringOptions = { seed: 20, clock: 15, pulse: 10, ramp: 15, noise: 3, tokens: 0.5, positions: 8, cross: 3 };
+export const DEFAULT_STEERING: SteeringOptions = { seed: 20, clock: 15, pulse: 10, ramp: 15, noise: 3, tokens: 0.5, positions: 8, cross: 3, tick: 12, rampLength: 40 };
 
 export function whisperWeights(dims: WhisperDims, v: WhisperVocab, o: SteeringOptions = DEFAULT_STEERING): Weights {
   const rand = rng(o.seed);
@@ -123,14 +127,14 @@ export function whisperWeights(dims: WhisperDims, v: WhisperVocab, o: SteeringOp
   }
   emb[v.eot * d + 3] = o.ramp;
   w.set('decoder.embed_tokens.weight', { dims: [v.size, d], data: emb });
-  // Positions: the clock advances about half a second of timestamps per token.
+  // Positions: the clock advances `tick` timestamp steps (a quarter second by default) per token.
   const pos = new Float32Array(dims.textCtx * d);
   for (let i = 0; i < dims.textCtx; i++) {
-    const a = tsAngle(Math.min(1500, i * 25));
+    const a = tsAngle(Math.min(1500, i * o.tick));
     pos[i * d] = Math.cos(a) * o.positions;
     pos[i * d + 1] = Math.sin(a) * o.positions;
     pos[i * d + 2] = o.positions * Math.cos((2 * Math.PI * i) / 5);
-    pos[i * d + 3] = o.positions * ((i / 60) - 0.75);
+    pos[i * d + 3] = o.positions * ((i / o.rampLength) - 0.75);
     for (let c = STEER; c < d; c++) pos[i * d + c] = gauss() * 0.1;
   }
   w.set('decoder.embed_positions.weight', { dims: [dims.textCtx, d], data: pos });

@@ -45,7 +45,7 @@ export interface WhisperVocab {
   timestampBegin: number;
   /** Ids of the whole-word text tokens (each begins with the space byte Ġ). */
   words: number[];
-  /** Single-byte tokens that are not lower-case letters, and the specials a model should never emit. */
+  /** The single-byte tokens (so every text token is a word or a word's start, after a space) and the specials a transcript never holds. */
   suppress: number[];
   spaceToken: number;
 }
@@ -83,8 +83,7 @@ export function buildVocab(): WhisperVocab {
   const noTimestamps = add('<|notimestamps|>');
   const timestampBegin = id;
   for (let i = 0; i <= 1500; i++) add(`<|${(i * 0.02).toFixed(2)}|>`);
-  const lower = new Set(Array.from({ length: 26 }, (_, i) => 97 + i));
-  const suppress = [...Array.from({ length: 256 }, (_, b) => b).filter((b) => !lower.has(b) && b !== 32),
+  const suppress = [...Array.from({ length: 256 }, (_, b) => b),
     sot, ...Object.values(languages), translate, transcribe, startOfLm, startOfPrev, noSpeech];
   return {
     vocab, merges, size: id, eot, sot, languages, translate, transcribe, startOfLm, startOfPrev, noSpeech, noTimestamps,

@@ -41,49 +41,66 @@ export function melFilters(nMels: number, nFft: number, sampleRate: number): Flo
   return out;
 }
 
-/** A mixed-radix FFT plan for one length (400 = 2^4 * 5^2 for Whisper). */
+/** A mixed-radix FFT plan for one length (400 = 2^4 * 5^2 for Whisper), tables built once. */
 class Fft {
-  private readonly cos: Float64Array;
-  private readonly sin: Float64Array;
-  private readonly factors: number[] = [];
+  private readonly levels: { p: number; m: number; twRe: Float64Array; twIm: Float64Array; dftRe: Float64Array; dftIm: Float64Array; tRe: Float64Array; tIm: Float64Array }[] = [];
 
   constructor(readonly n: number) {
-    this.cos = Float64Array.from({ length: n }, (_, k) => Math.cos((2 * Math.PI * k) / n));
-    this.sin = Float64Array.from({ length: n }, (_, k) => -Math.sin((2 * Math.PI * k) / n));
+    const factors: number[] = [];
     for (let m = n, p = 2; m > 1;) {
-      if (m % p === 0) { this.factors.push(p); m /= p; } else p++;
+      if (m % p === 0) { factors.push(p); m /= p; } else p++;
+    }
+    let size = n;
+    for (const p of factors) {
+      const m = size / p;
+      // Twiddles w_size^(r k) and the p-point DFT matrix w_p^(r q).
+      const twRe = new Float64Array(p * m);
+      const twIm = new Float64Array(p * m);
+      for (let r = 0; r < p; r++) {
+        for (let k = 0; k < m; k++) {
+          twRe[r * m + k] = Math.cos((-2 * Math.PI * r * k) / size);
+          twIm[r * m + k] = Math.sin((-2 * Math.PI * r * k) / size);
+        }
+      }
+      const dftRe = new Float64Array(p * p);
+      const dftIm = new Float64Array(p * p);
+      for (let q = 0; q < p; q++) {
+        for (let r = 0; r < p; r++) {
+          dftRe[q * p + r] = Math.cos((-2 * Math.PI * ((r * q) % p)) / p);
+          dftIm[q * p + r] = Math.sin((-2 * Math.PI * ((r * q) % p)) / p);
+        }
+      }
+      this.levels.push({ p, m, twRe, twIm, dftRe, dftIm, tRe: new Float64Array(p), tIm: new Float64Array(p) });
+      size = m;
     }
   }
 
-  /** Complex DFT of (re, im) in place of (outRe, outIm). */
+  /** Complex DFT of (re, im) into (outRe, outIm). */
   run(re: Float64Array, im: Float64Array, outRe: Float64Array, outIm: Float64Array): void {
     this.rec(re, im, 0, 1, this.n, outRe, outIm, 0, 0);
   }
 
   private rec(re: Float64Array, im: Float64Array, off: number, stride: number, n: number, oRe: Float64Array, oIm: Float64Array, oOff: number, depth: number): void {
     if (n === 1) { oRe[oOff] = re[off]; oIm[oOff] = im[off]; return; }
-    const p = this.factors[depth];
-    const m = n / p;
+    const { p, m, twRe, twIm, dftRe, dftIm, tRe, tIm } = this.levels[depth];
     for (let r = 0; r < p; r++) this.rec(re, im, off + r * stride, stride * p, m, oRe, oIm, oOff + r * m, depth + 1);
-    // Combine the p sub-transforms of length m (twiddles from the full-length tables).
-    const tRe = new Float64Array(p);
-    const tIm = new Float64Array(p);
-    const step = this.n / n;
     for (let k = 0; k < m; k++) {
       for (let r = 0; r < p; r++) {
-        const idx = (r * k * step) % this.n;
         const a = oRe[oOff + r * m + k];
         const b = oIm[oOff + r * m + k];
-        tRe[r] = a * this.cos[idx] - b * this.sin[idx];
-        tIm[r] = a * this.sin[idx] + b * this.cos[idx];
+        const c = twRe[r * m + k];
+        const d = twIm[r * m + k];
+        tRe[r] = a * c - b * d;
+        tIm[r] = a * d + b * c;
       }
       for (let q = 0; q < p; q++) {
         let sr = 0;
         let si = 0;
         for (let r = 0; r < p; r++) {
-          const idx = ((r * q * m) * step) % this.n;
-          sr += tRe[r] * this.cos[idx] - tIm[r] * this.sin[idx];
-          si += tRe[r] * this.sin[idx] + tIm[r] * this.cos[idx];
+          const c = dftRe[q * p + r];
+          const d = dftIm[q * p + r];
+          sr += tRe[r] * c - tIm[r] * d;
+          si += tRe[r] * d + tIm[r] * c;
         }
         oRe[oOff + q * m + k] = sr;
         oIm[oOff + q * m + k] = si;
@@ -95,12 +112,21 @@ class Fft {
 /** Computes log-mel features of Whisper windows for one configuration (filters and FFT built once). */
 export class LogMel {
   private readonly filters: Float64Array[];
+  /** Each filter's non-zero bins, [first, last). */
+  private readonly spans: [number, number][];
   private readonly window: Float64Array;
   private readonly fft: Fft;
   readonly frames: number;
 
   constructor(readonly cfg: MelConfig) {
     this.filters = melFilters(cfg.nMels, cfg.nFft, cfg.sampleRate);
+    this.spans = this.filters.map((row) => {
+      let lo = row.findIndex((w) => w !== 0);
+      if (lo < 0) lo = 0;
+      let hi = row.length;
+      while (hi > lo && row[hi - 1] === 0) hi--;
+      return [lo, hi];
+    });
     // Periodic Hann.
     this.window = Float64Array.from({ length: cfg.nFft }, (_, i) => 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / cfg.nFft));
     this.fft = new Fft(cfg.nFft);
@@ -130,18 +156,18 @@ export class LogMel {
       const off = f * hop;
       for (let j = 0; j < nFft; j++) { re[j] = padded[off + j] * this.window[j]; im[j] = 0; }
       this.fft.run(re, im, oRe, oIm);
-      for (let j = 0; j < bins; j++) power[j * frames + f] = oRe[j] * oRe[j] + oIm[j] * oIm[j];
+      // Stored as float32, as the reference stores its magnitudes.
+      for (let j = 0; j < bins; j++) power[f * bins + j] = oRe[j] * oRe[j] + oIm[j] * oIm[j];
     }
     const out = new Float32Array(nMels * frames);
     let max = -Infinity;
     for (let m = 0; m < nMels; m++) {
       const filt = this.filters[m];
+      const [lo, hi] = this.spans[m];
       for (let f = 0; f < frames; f++) {
         let s = 0;
-        for (let j = 0; j < bins; j++) {
-          const w = filt[j];
-          if (w !== 0) s += w * power[j * frames + f];
-        }
+        const base = f * bins;
+        for (let j = lo; j < hi; j++) s += filt[j] * power[base + j];
         const v = Math.log10(Math.max(1e-10, Math.fround(s)));
         out[m * frames + f] = v;
         if (v > max) max = v;

@@ -56,7 +56,8 @@ export class Transcriber {
 
   private text(tokens: number[]): string {
     const eot = this.model.cfg.tokens.eot;
-    return this.tokenizer.decode(tokens.filter((t) => t < eot), { skip_special_tokens: true });
+    const text = tokens.filter((t) => t < eot);
+    return text.length === 0 ? '' : this.tokenizer.decode(text, { skip_special_tokens: true });
   }
 
   private prefix(language: string, task: 'transcribe' | 'translate', context: number[]): number[] {
