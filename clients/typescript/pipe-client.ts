@@ -3,7 +3,7 @@ import type { Transcript, TranscriptEvent } from '../../protocol/audio.js';
 import { type TranscriptStreamEvent, streamEvent } from '../../protocol/audio-render.js';
 import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
 import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
-import { encodeFrame, FrameReader } from '../../protocol/framing.js';
+import { encodeFrame, FrameReader, MAX_FRAME_BYTES } from '../../protocol/framing.js';
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
 import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
 import type { Completion, CompletionChunk } from '../../protocol/completions.js';
@@ -24,6 +24,15 @@ interface Pending {
  * A client for the pipe protocol: one connection, many requests multiplexed by id. A closed
  * connection rejects everything pending with `connection_closed`, so callers can reconnect.
  */
+/** A file too big for one pipe frame is a clear 413 before anything is sent (HTTP takes up to --max-audio-bytes). */
+function fitsFrame(body: TranscriptionBody): TranscriptionBody {
+  const room = MAX_FRAME_BYTES - 64 * 1024;
+  if (body.file.length > room) {
+    throw new CrucibleError('payload_too_large', `the audio file (${body.file.length} bytes) is larger than one pipe frame takes (${room} bytes); send it over HTTP (POST /v1/audio/transcriptions)`, 'file');
+  }
+  return body;
+}
+
 export class PipeClient {
   private readonly reader = new FrameReader();
   private readonly pending = new Map<number, Pending>();
@@ -139,12 +148,12 @@ export class PipeClient {
   completionsStream = (body: CompletionBody, signal?: AbortSignal) =>
     this.stream<CompletionChunk>('completions', { ...body, stream: true }, signal);
   getModel = (model: string) => this.request<OpenAIModel>('models.get', { model });
-  /** The file travels as msgpack binary (pipe op `audio.transcriptions`). */
-  transcribe = (body: TranscriptionBody, signal?: AbortSignal) =>
-    this.request<Transcript>('audio.transcriptions', { ...body, stream: false }, { signal });
+  /** The file travels as msgpack binary (pipe op `audio.transcriptions`), in one frame. */
+  transcribe = async (body: TranscriptionBody, signal?: AbortSignal) =>
+    this.request<Transcript>('audio.transcriptions', { ...fitsFrame(body), stream: false }, { signal });
   /** OpenAI's `transcript.text.delta` events, then `transcript.text.done`, as over HTTP. */
   async *transcribeStream(body: TranscriptionBody, signal?: AbortSignal): AsyncIterable<TranscriptStreamEvent> {
-    for await (const e of this.stream<TranscriptEvent>('audio.transcriptions', { ...body, stream: true }, signal)) yield streamEvent(e);
+    for await (const e of this.stream<TranscriptEvent>('audio.transcriptions', { ...fitsFrame(body), stream: true }, signal)) yield streamEvent(e);
   }
   createResponse = (body: ResponseBody, signal?: AbortSignal) => this.request<ResponseObject>('responses.create', { ...body, stream: false }, { signal });
   createResponseStream = (body: ResponseBody, signal?: AbortSignal) => this.stream<ResponseStreamEvent>('responses.create', { ...body, stream: true }, signal);

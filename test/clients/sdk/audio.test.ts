@@ -63,5 +63,9 @@ for (const mode of ['pipe', 'http', 'embedded'] as const) {
     }
     t.equal(done, got.text, 'the stream ends with the text');
     t.equal(deltas.trim(), done.trim());
+    if (mode === 'pipe') {
+      // One pipe frame carries the whole file: past it, a clear 413 before anything is sent.
+      await t.rejects(audio.transcribe(new Uint8Array(17 * 1024 * 1024), { filename: 'big.wav' }), { code: 'payload_too_large', param: 'file' });
+    }
   });
 }
