@@ -14,10 +14,10 @@ private socket, no TCP port, ending with this process): Python cannot host the N
 own process. `AsyncManager` is the same object model for asyncio.
 """
 from ._transport import CrucibleError, HttpTransport, PipeTransport, Stream
-from .aio import AsyncCatalog, AsyncChatClient, AsyncManager, AsyncModel
+from .aio import AsyncAudioClient, AsyncCatalog, AsyncChatClient, AsyncManager, AsyncModel
 from .manager import AudioClient, Catalog, ChatClient, Manager, Model, ModelVariant, Selection, default_home
 
 __all__ = [
     "Manager", "AsyncManager", "Catalog", "AsyncCatalog", "Model", "AsyncModel", "ModelVariant", "Selection",
-    "ChatClient", "AsyncChatClient", "AudioClient", "CrucibleError", "PipeTransport", "HttpTransport", "Stream", "default_home",
+    "ChatClient", "AsyncChatClient", "AudioClient", "AsyncAudioClient", "CrucibleError", "PipeTransport", "HttpTransport", "Stream", "default_home",
 ]

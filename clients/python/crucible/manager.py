@@ -305,15 +305,24 @@ class AudioClient:
     def transcribe_streaming(self, audio: Any, **overrides: Any) -> Iterator[dict]:
         """OpenAI's events: {"type": "transcript.text.delta", "delta"} as the windows are decoded,
         then {"type": "transcript.text.done", "text"}; closing the generator cancels the work."""
-        stream = self._t.stream("audio.transcriptions", {**self._body(audio, "transcribe", overrides), "stream": True})
+        stream = self.open_stream(audio, **overrides)
         try:
             for event in stream:
-                if event.get("type") == "delta":
-                    yield {"type": "transcript.text.delta", "delta": event["text"]}
-                else:
-                    yield {"type": "transcript.text.done", "text": event["transcript"]["text"]}
+                yield openai_transcript_event(event)
         finally:
             stream.cancel()
+
+    def open_stream(self, audio: Any, **overrides: Any):
+        """The agent's own events (`delta`, then `done` with the transcript) as a stream object whose
+        `cancel()` works from any thread (AsyncAudioClient uses it)."""
+        return self._t.stream("audio.transcriptions", {**self._body(audio, "transcribe", overrides), "stream": True})
+
+
+def openai_transcript_event(event: dict) -> dict:
+    """One of the agent's transcript events as OpenAI's stream event."""
+    if event.get("type") == "delta":
+        return {"type": "transcript.text.delta", "delta": event["text"]}
+    return {"type": "transcript.text.done", "text": event["transcript"]["text"]}
 
 
 class Model:

@@ -6,7 +6,7 @@ import { REPO, startTestService } from '../../helpers/service.js';
 import { clip, writeWav } from '../../helpers/wav.js';
 import { writeWhisperFixture } from '../../helpers/whisper-fixture.js';
 
-t.test("the Python SDK's get_audio_client(): transcribe, translate, stream, a 400", async (t) => {
+t.test("the Python SDK's get_audio_client(), sync and async: transcribe, translate, stream, a 400", async (t) => {
   const svc = await startTestService(t);
   writeWhisperFixture(svc.config.modelsDir);
   const wav = writeWav(clip(7, 300, 900, 3));
@@ -28,6 +28,8 @@ t.test("the Python SDK's get_audio_client(): transcribe, translate, stream, a 40
   t.same(out.event_types, ['transcript.text.delta', 'transcript.text.done']);
   t.equal(out.done, expected.text);
   t.equal(out.deltas.trim(), expected.text.trim());
+  t.equal(out.async_text, expected.text, 'AsyncManager: the same transcript');
+  t.equal(out.async_done, expected.text, 'and its stream');
   t.equal(out.bad[0], 'invalid_request');
   t.equal(out.bad[1], 'file');
   t.match(out.bad[2], /accepted audio formats/);

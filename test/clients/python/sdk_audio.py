@@ -2,13 +2,14 @@
 
 usage: sdk_audio.py HOME WAV_FILE
 """
+import asyncio
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "clients", "python"))
 
-from crucible import CrucibleError, Manager  # noqa: E402
+from crucible import AsyncManager, CrucibleError, Manager  # noqa: E402
 
 home, wav = sys.argv[1], sys.argv[2]
 out = {}
@@ -30,4 +31,18 @@ with Manager.connect(home=home, transport="pipe") as mgr:
         audio.transcribe(b"not audio at all", filename="notes.txt")
     except CrucibleError as e:
         out["bad"] = [e.code, e.param, str(e)]
+
+
+async def run_async():
+    mgr = await AsyncManager.connect(home=home, transport="pipe")
+    try:
+        audio = (await mgr.catalog.get_model("whisper-tiny-hf")).get_audio_client()
+        out["async_text"] = (await audio.transcribe(wav))["text"]
+        events = [e async for e in audio.transcribe_streaming(wav)]
+        out["async_done"] = events[-1]["text"]
+    finally:
+        await mgr.close()
+
+
+asyncio.run(run_async())
 print(json.dumps(out))
