@@ -55,7 +55,8 @@ export function checkMpeg(b: Uint8Array): void {
     // A stream that resumes after junk is damaged but readable: mpg123 resyncs. A stray partial header is truncation.
     if (b.length - off < 4 || (b[off] === 0xff && (b[off + 1] & 0xe0) === 0xe0)) throw badAudio(`the MP3 file is truncated at byte ${off}`);
   }
-  if (declared > 0 && frames - 1 < declared) {
+  // Encoders differ on whether the count includes the Xing frame itself: allow either.
+  if (declared > 0 && frames < declared) {
     throw badAudio(`the MP3 file is truncated: its Xing/Info header counts ${declared} frames and ${frames - 1} are present`);
   }
 }

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { CrucibleError } from '../../../protocol/errors.js';
 import { decodeAudio } from '../../../workers/audio/decode.js';
 import { ffmpegPath, viaFfmpeg } from '../../../workers/audio/ffmpeg.js';
+import { id3Length, mpegFrame } from '../../../workers/audio/formats.js';
 import { bestLag, encode, monoReference, signal, snrDb, wavBytes, type Encoded, type WavSampleFormat } from '../../helpers/audio.js';
 
 const rejects400 = async (t: Test, p: Promise<unknown>, pattern: RegExp, what: string) => {
@@ -88,6 +89,42 @@ t.test('a truncated file is a 400, never a crash', async (t) => {
     await rejects400(t, decodeAudio(bytes.subarray(0, 30)), /truncated|damaged|format/, `${name} cut to 30 bytes`);
   }
   await rejects400(t, decodeAudio(new Uint8Array(0)), /empty/, 'an empty file');
+});
+
+t.test('cut exactly between MP3 frames or Ogg pages, still a 400', async (t) => {
+  const mp3 = encoded.mp3;
+  let off = id3Length(mp3);
+  for (let i = 0; i < 20; i++) off += mpegFrame(mp3, off)!.length;
+  await rejects400(t, decodeAudio(mp3.subarray(0, off)), /Xing\/Info header counts \d+ frames and 19 are present/, 'MP3 cut after 20 whole frames');
+  for (const name of ['vorbis', 'opus'] as const) {
+    const ogg = encoded[name];
+    const pages: number[] = [];
+    for (let o = 0; o < ogg.length;) {
+      let body = 0;
+      for (let i = 0; i < ogg[o + 26]; i++) body += ogg[o + 27 + i];
+      o += 27 + ogg[o + 26] + body;
+      pages.push(o);
+    }
+    await rejects400(t, decodeAudio(ogg.subarray(0, pages.at(-2))), /last page does not end the stream/, `${name} cut after its next-to-last page`);
+  }
+});
+
+t.test('cut anywhere, every format is a 400', async (t) => {
+  for (const [name, bytes] of [['wav', original], ...Object.entries(encoded)] as [string, Uint8Array][]) {
+    const cuts = Array.from({ length: 40 }, (_, i) => Math.max(1, Math.floor((bytes.length * (i + 0.5)) / 40) - (i % 3)));
+    const outcomes = new Map<string, number>();
+    for (const cut of cuts) {
+      let outcome: string;
+      try {
+        await decodeAudio(bytes.subarray(0, cut));
+        outcome = 'decoded';
+      } catch (err) {
+        outcome = err instanceof CrucibleError ? `${err.status} ${err.param}` : `crash: ${(err as Error).message}`;
+      }
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    t.same([...outcomes.keys()], ['400 file'], `${name}: ${cuts.length} cut points, each a 400 on 'file' (${JSON.stringify(Object.fromEntries(outcomes))})`);
+  }
 });
 
 t.test('an unknown format is a 400 naming the accepted formats', async (t) => {
