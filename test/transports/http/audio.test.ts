@@ -95,6 +95,18 @@ t.test('translations: json, verbose_json and text', async (t) => {
   t.equal((verbose as { task?: string }).task, 'translate');
   const text = await client.audio.translations.create({ file: await file(), model: MODEL, response_format: 'text' });
   t.equal(text, `${expected.text.trim()}\n`);
+  // Streamed too (a Crucible extension: OpenAI streams transcriptions only).
+  const form = new FormData();
+  form.append('file', new Blob([wav], { type: 'audio/wav' }), 'clip.wav');
+  form.append('model', MODEL);
+  form.append('stream', 'true');
+  const res = await fetch(`${svc.url}/v1/audio/translations`, { method: 'POST', body: form });
+  t.match(res.headers.get('content-type'), /^text\/event-stream/);
+  const frames = (await res.text()).split('\n\n').filter(Boolean).map((f) => f.replace(/^data: /, ''));
+  t.equal(frames.at(-1), '[DONE]');
+  const events = frames.slice(0, -1).map((f) => JSON.parse(f) as { type: string; text?: string });
+  for (const e of events) conforms(t, 'CreateTranscriptionResponseStreamEvent', e);
+  t.equal(events.at(-1)?.text, expected.text, 'translations stream the same events');
 });
 
 t.test('every accepted format is read; FLAC gives the very transcript of its WAV', async (t) => {
