@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
+import { CrucibleError } from '../protocol/errors.js';
 import { createHttpApp } from '../transports/http/app.js';
 import { startPipeServer } from '../transports/pipe/server.js';
 import { Agent } from './agent.js';
@@ -13,6 +14,7 @@ import { type Config, listOf, threadsFor } from './config.js';
 import type { ModelEntry } from './discovery.js';
 import { DeviceProbe } from './devices.js';
 import type { ControlPlane } from './deployments/control-plane.js';
+import type { ControlPlaneApi } from '../protocol/control-plane.js';
 import { createControlPlane, truthy } from './deployments/index.js';
 import { Downloader } from './downloads/downloader.js';
 import { ProxyRunner } from './external/proxy-runner.js';
@@ -130,7 +132,14 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
   if (config.apiKeysFile) readOrCreateKeys(config.apiKeysFile);
   const keys = new KeyStore(config.apiKeysFile || null, staticKeys);
   const accessKeys = new AccessKeys(join(config.home, 'access-keys.json'));
-  const identity = new Identity({ keys, oidc: await oidcOf(config), accessKeys, failureLimit: config.authFailureLimit });
+  // Deployments' data planes ask the control plane (created below) about their own keys.
+  let control: ControlPlaneApi | undefined;
+  const identity = new Identity({
+    keys, oidc: await oidcOf(config), accessKeys, failureLimit: config.authFailureLimit,
+    deployments: {
+      access: (ns, name, key) => (control ? control.deploymentAccess(ns, name, key) : Promise.reject(new CrucibleError('not_found', 'no control plane'))),
+    },
+  });
   // No audit file in the single-user default (nothing configured): only with authentication.
   const audit = identity.enabled ? new AuditLog(join(config.home, 'audit.log')) : undefined;
   if (!LOOPBACK.has(config.host) && !identity.enabled) {
@@ -199,6 +208,7 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
   }, { defaultPredictModel: config.predictModel, metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1', responses });
   let baseUrl = '';
   const plane = await createControlPlane(config, { registry, cache, devices, log, baseUrl: () => baseUrl });
+  control = plane.control;
   const app = createHttpApp(agent, {
     control: plane.control,
     openReady: truthy(config.openReady),
@@ -207,10 +217,9 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
     maxImageBytes: config.maxImageBytes,
     corsOrigins: listOf(config.corsOrigins),
     allowedHosts: acceptedHosts(config),
-    identity: identity.enabled ? identity : undefined,
-    // Deployments' data planes check their own keys, and the agent's where a deployment has none.
-    // With tokens alone, a deployment without keys of its own is not open: tokens are not taken there.
-    checkKey: identity.enabled ? (k) => keys.enabled && k !== undefined && keys.check(k) : undefined,
+    // Always: with nothing configured every caller is the local user, but a deployment with keys
+    // of its own still takes only them.
+    identity,
     audit: audit ? (limit) => audit.read(limit) : undefined,
     accessKeys: identity.enabled ? accessKeys : undefined,
     onAllowed: (r) => {

@@ -1,5 +1,6 @@
+import type { DeploymentAccess } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
-import { type Action, ROLES, allows, requiredAction } from './actions.js';
+import { type Action, ROLES, allows, deploymentOfPath, requiredAction } from './actions.js';
 import { type AccessKeys, globMatches } from './access-keys.js';
 import { classifyBearer } from './classify.js';
 // Types only: `jose` loads when an issuer is configured, not in the single-user default.
@@ -56,6 +57,25 @@ export interface IdentityOptions {
   accessKeys?: AccessKeys;
   /** Failed authentications per client address per minute before 429 (0: no limit). */
   failureLimit?: number;
+  /**
+   * Deployments whose data planes this agent serves (`/deployments/{name}/...`): their own keys,
+   * whether they have any, and the model they serve. Consulted for those paths only, with or
+   * without authentication configured: a deployment with keys always needs one.
+   */
+  deployments?: { access(ns: string, name: string, key: string | undefined): Promise<DeploymentAccess> };
+}
+
+/** A deployment's own primary or secondary key: its data plane's invokes and model reads, nothing else. */
+function deploymentKeyPrincipal(ns: string, name: string, which: 'primary' | 'secondary'): Principal {
+  return { kind: 'key', id: `deployment:${ns}/${name}:${which}`, actions: ['*/invoke', 'models/read'], deployments: [`${ns}/${name}`], models: ['*'], expiresAt: null };
+}
+
+/**
+ * Whether a principal may use a deployment: an entry `ns/name` (globs allowed, `team-a/*`), or a
+ * bare `name` for the `default` namespace, or `*`.
+ */
+export function deploymentAllowed(principal: Principal, ns: string, name: string): boolean {
+  return principal.deployments.some((d) => d === '*' || globMatches(d.includes('/') ? d : `default/${d}`, `${ns}/${name}`));
 }
 
 const REALM = 'Bearer realm="crucible"';
@@ -141,7 +161,8 @@ export class Identity {
 
   async decide(req: RequestLike): Promise<Decision> {
     const action = requiredAction(req.method, req.path);
-    if (!this.enabled) return { principal: LOCAL_PRINCIPAL, action };
+    const dep = this.opts.deployments && action !== 'public' ? deploymentOfPath(req.path) : null;
+    if (!this.enabled && !dep) return { principal: LOCAL_PRINCIPAL, action };
     if (action === 'public') return { principal: { ...LOCAL_PRINCIPAL, kind: 'local', id: 'anonymous', actions: [] }, action };
     const wait = this.blocked(req.address);
     if (wait !== null) {
@@ -149,7 +170,7 @@ export class Identity {
       e.retryAfter = wait;
       return { refusal: { error: e, reason: 'too_many_auth_failures', action } };
     }
-    const who = await this.authenticate(req);
+    const who = dep ? await this.authenticateOnDeployment(req, dep) : await this.authenticate(req);
     if ('refusal' in who) {
       if (who.refusal.error.status === 401) this.failed(req.address);
       return { refusal: { ...who.refusal, action } };
@@ -161,10 +182,20 @@ export class Identity {
         action ? `this request needs the '${action}' action, which the caller is not granted` : 'this route is open only to admins',
         `Bearer realm="crucible", error="insufficient_scope", scope="${action ?? '*'}"`);
     }
+    if (dep && principal.kind !== 'local') {
+      if (!deploymentAllowed(principal, dep.ns, dep.name)) {
+        return forbid(principal, action, `the caller may not use deployment '${dep.ns}/${dep.name}'`, 'Bearer realm="crucible", error="insufficient_scope"');
+      }
+      const access = (who as { access?: DeploymentAccess | null }).access;
+      if (access && !principal.models.includes('*') && !access.models.some((m) => modelAllowed(principal, m))) {
+        return { refusal: { ...modelRefusal(principal, access.models[0] ?? `of deployment ${dep.ns}/${dep.name}`), action } };
+      }
+    }
     return { principal, action };
   }
 
-  async authenticate(req: RequestLike): Promise<{ principal: Principal } | { refusal: Refusal }> {
+  /** The one credential a request presents, by Foundry's rules; or why there is none. */
+  private credential(req: RequestLike): { value: string; kind: 'key' | 'token' } | { refusal: Refusal } {
     const auth = req.header('authorization')?.trim();
     let bearer: string | undefined;
     if (auth) {
@@ -181,8 +212,40 @@ export class Identity {
     if (presented.some((v) => v !== presented[0])) {
       return refuse('ambiguous_auth', 'credentials were sent in more than one header with different values; send one');
     }
-    const value = presented[0];
-    const kind = bearer !== undefined ? classifyBearer(value) : 'key';
+    return { value: presented[0], kind: bearer !== undefined ? classifyBearer(presented[0]) : 'key' };
+  }
+
+  /**
+   * A deployment's data plane: its own primary and secondary keys (valid there only), else what
+   * the agent accepts anywhere (admin keys, scoped keys, tokens), the latter checked against the
+   * deployment by `decide`. With no authentication configured, a deployment with keys takes only
+   * them, and one without is open to the local user.
+   */
+  private async authenticateOnDeployment(req: RequestLike, dep: { ns: string; name: string }):
+    Promise<({ principal: Principal } | { refusal: Refusal }) & { access?: DeploymentAccess | null }> {
+    const cred = this.credential(req);
+    if ('refusal' in cred && cred.refusal.reason === 'ambiguous_auth') return cred;
+    let access: DeploymentAccess | null;
+    try {
+      access = await this.opts.deployments!.access(dep.ns, dep.name, 'value' in cred && cred.kind === 'key' ? cred.value : undefined);
+    } catch (err) {
+      if (!(err instanceof CrucibleError && err.status === 404)) throw err;
+      access = null; // no such deployment here: its handler answers 404 to whoever may ask
+    }
+    if (access?.matchedKey) return { principal: deploymentKeyPrincipal(dep.ns, dep.name, access.matchedKey), access };
+    if (!this.enabled) {
+      if (!access?.authentication) return { principal: LOCAL_PRINCIPAL, access };
+      if ('refusal' in cred) return cred;
+      return refuse('invalid_api_key', `deployment '${dep.name}' takes its own keys: send one with Authorization: Bearer <key>, api-key or X-API-KEY`,
+        `${REALM}, error="invalid_token", error_description="invalid API key"`);
+    }
+    return { ...(await this.authenticate(req)), access };
+  }
+
+  async authenticate(req: RequestLike): Promise<{ principal: Principal } | { refusal: Refusal }> {
+    const cred = this.credential(req);
+    if ('refusal' in cred) return cred;
+    const { value, kind } = cred;
     if (kind === 'key') {
       const id = this.opts.keys.enabled ? this.opts.keys.match(value) : null;
       const scoped = id === null ? this.opts.accessKeys?.match(value) ?? null : null;
