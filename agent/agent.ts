@@ -101,32 +101,32 @@ export class Agent implements CrucibleApi {
     return this.responsesApi;
   }
 
-  createResponse(req: ResponseRequest, signal?: AbortSignal): Promise<ResponseObject> {
-    return this.responses.create(req, signal);
+  createResponse(req: ResponseRequest, signal?: AbortSignal, owner?: string): Promise<ResponseObject> {
+    return this.responses.create(req, signal, owner);
   }
 
-  createResponseStream(req: ResponseRequest, signal?: AbortSignal): AsyncIterable<ResponseStreamEvent> {
-    return this.responses.createStream(req, signal);
+  createResponseStream(req: ResponseRequest, signal?: AbortSignal, owner?: string): AsyncIterable<ResponseStreamEvent> {
+    return this.responses.createStream(req, signal, owner);
   }
 
-  getResponse(id: string): Promise<ResponseObject> {
-    return this.responses.get(id);
+  getResponse(id: string, owner?: string): Promise<ResponseObject> {
+    return this.responses.get(id, owner);
   }
 
-  streamResponse(q: FollowQuery): AsyncIterable<ResponseStreamEvent> {
-    return this.responses.stream(q);
+  streamResponse(q: FollowQuery, owner?: string): AsyncIterable<ResponseStreamEvent> {
+    return this.responses.stream(q, owner);
   }
 
-  deleteResponse(id: string): Promise<DeletedResponse> {
-    return this.responses.delete(id);
+  deleteResponse(id: string, owner?: string): Promise<DeletedResponse> {
+    return this.responses.delete(id, owner);
   }
 
-  cancelResponse(id: string): Promise<ResponseObject> {
-    return this.responses.cancel(id);
+  cancelResponse(id: string, owner?: string): Promise<ResponseObject> {
+    return this.responses.cancel(id, owner);
   }
 
-  listInputItems(q: InputItemsQuery): Promise<InputItemList> {
-    return this.responses.inputItems(q);
+  listInputItems(q: InputItemsQuery, owner?: string): Promise<InputItemList> {
+    return this.responses.inputItems(q, owner);
   }
 
   /** Ends every request in flight with `shutting_down`; new ones are refused. */

@@ -21,6 +21,19 @@ export interface Principal {
   expiresAt: string | null;
 }
 
+/**
+ * Who owns what a principal stores (responses): `local` for the local user, `admin` for the
+ * agent's admin keys (primary and secondary are one identity, so a rotation keeps access), a
+ * scoped key by its id, a deployment by its name, a token by its `oid` / `sub`. Never a secret.
+ */
+export function ownerOf(p: Principal | undefined): string {
+  if (!p || p.kind === 'local') return 'local';
+  if (p.kind === 'jwt') return `jwt:${p.id}`;
+  if (p.id.startsWith('admin:')) return 'admin';
+  if (p.id.startsWith('deployment:')) return p.id.replace(/:(primary|secondary)$/, '');
+  return p.id;
+}
+
 /** The single-user default (nothing configured on loopback) and pipe clients: the local user. */
 export const LOCAL_PRINCIPAL: Principal = { kind: 'local', id: 'local', actions: ['*'], deployments: ['*'], models: ['*'], expiresAt: null };
 
