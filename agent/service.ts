@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
-import { CrucibleError } from '../protocol/errors.js';
+import { CrucibleError, ERROR_CODES } from '../protocol/errors.js';
 import { createHttpApp } from '../transports/http/app.js';
 import { startPipeServer } from '../transports/pipe/server.js';
 import { Agent } from './agent.js';
@@ -23,6 +24,7 @@ import { ResponseStore } from './responses/store.js';
 import { BUNDLED_MODELS, defaultPipeName, lockHome, prepareHome, removeServiceFile, responsesDbPath, writeServiceFile } from './home.js';
 import { KeyStore, readOrCreateKeys } from './keys.js';
 import { AuditLog, isManagement } from './identity/audit.js';
+import { PIPE_MANAGEMENT } from './identity/actions.js';
 import { AccessKeys } from './identity/access-keys.js';
 import { Identity } from './identity/identity.js';
 import type { OidcVerifier } from './identity/oidc.js';
@@ -110,7 +112,7 @@ function settingsFor(entry: ModelEntry, config: Config) {
 }
 
 /** The OpenID Connect verifier the flags ask for, or none. */
-async function oidcOf(config: Config): Promise<OidcVerifier | undefined> {
+async function oidcOf(config: Config, onAssignmentsReload: () => void): Promise<OidcVerifier | undefined> {
   if (!config.oidcIssuer) return undefined;
   const { OidcVerifier, parseRoleMap } = await import('./identity/oidc.js');
   const audiences = listOf(config.oidcAudience);
@@ -123,6 +125,7 @@ async function oidcOf(config: Config): Promise<OidcVerifier | undefined> {
     jwksCooldownSec: config.oidcJwksCooldown,
     roleMap: parseRoleMap(config.oidcRoleMap),
     assignmentsFile: config.roleAssignmentsFile || undefined,
+    onAssignmentsReload,
   });
 }
 
@@ -135,13 +138,18 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
   // Deployments' data planes ask the control plane (created below) about their own keys.
   let control: ControlPlaneApi | undefined;
   const identity = new Identity({
-    keys, oidc: await oidcOf(config), accessKeys, failureLimit: config.authFailureLimit,
+    keys, oidc: await oidcOf(config, () => reloaded('role-assignments', config.roleAssignmentsFile)), accessKeys, failureLimit: config.authFailureLimit,
     deployments: {
       access: (ns, name, key) => (control ? control.deploymentAccess(ns, name, key) : Promise.reject(new CrucibleError('not_found', 'no control plane'))),
     },
   });
   // No audit file in the single-user default (nothing configured): only with authentication.
   const audit = identity.enabled ? new AuditLog(join(config.home, 'audit.log')) : undefined;
+  /** A configuration file the running agent picked up again: one audit record (no request, no secret). */
+  function reloaded(what: string, file: string): void {
+    audit?.write({ requestId: randomUUID(), actor: { kind: 'local', id: what }, action: 'keys/write', resource: `reload ${file}`, outcome: 'allowed', status: 200 });
+  }
+  keys.onReload = () => reloaded('api-keys-file', config.apiKeysFile);
   if (!LOOPBACK.has(config.host) && !identity.enabled) {
     throw new Error(`refusing to listen on ${config.host} without API keys: set --api-keys-file, CRUCIBLE_API_KEYS or --oidc-issuer, or keep the default 127.0.0.1`);
   }
@@ -282,6 +290,13 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
     listenPipe: async (name) => track(await startPipeServer(name, agent, {
       onRequest: (r) => {
         metrics.pipeRequests.inc({ op: r.op, outcome: r.code ?? r.outcome });
+        const action = PIPE_MANAGEMENT[r.op];
+        if (audit && action) {
+          audit.write({
+            requestId: randomUUID(), actor: { kind: 'local', id: 'pipe' }, action, resource: `pipe ${r.op}`, outcome: 'allowed',
+            status: r.code ? ERROR_CODES[r.code as keyof typeof ERROR_CODES]?.status ?? 500 : 200, ...(r.code ? { reason: r.code } : {}),
+          });
+        }
         log[r.code === 'internal_error' ? 'error' : 'debug']({ op: r.op, outcome: r.outcome, code: r.code, durationMs: r.durationMs }, 'pipe request');
       },
       onConnection: (event, detail) => {

@@ -165,6 +165,16 @@ function pathMatches(pattern: string, path: string): boolean {
   return s.length === p.length;
 }
 
+/**
+ * The pipe's operations that change state, with the action each needs over HTTP. Pipe clients are
+ * the local user (the socket is the agent user's alone) and are not asked for credentials, but
+ * with authentication on these are audited like their HTTP routes.
+ */
+export const PIPE_MANAGEMENT: Readonly<Record<string, Action>> = {
+  'models.load': 'models/write', 'models.unload': 'models/write', 'models.unloadAll': 'models/write',
+  'models.download': 'models/write', 'models.register': 'models/write', 'models.remove': 'models/delete', 'gpu.set': 'system/write',
+};
+
 /** The first rule of the table that covers a request, if any. */
 export function routeRule(method: string, path: string): RouteRule | undefined {
   const m = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();

@@ -21,6 +21,8 @@ export interface OidcOptions {
   roleMap?: Record<string, string>;
   /** JSON file: `{"<oid, sub or group id>": ["reader", ...]}`, the offline stand-in for role assignments. */
   assignmentsFile?: string;
+  /** Called when a changed assignments file is picked up (for the audit log). */
+  onAssignmentsReload?: () => void;
 }
 
 
@@ -125,7 +127,11 @@ export class OidcVerifier {
     if (!file || !existsSync(file)) return {};
     try {
       const m = statSync(file).mtimeMs;
-      if (m !== this.assignments.mtime) this.assignments = { mtime: m, map: JSON.parse(readFileSync(file, 'utf8')) };
+      if (m !== this.assignments.mtime) {
+        const first = this.assignments.mtime === -1;
+        this.assignments = { mtime: m, map: JSON.parse(readFileSync(file, 'utf8')) };
+        if (!first) this.opts.onAssignmentsReload?.();
+      }
     } catch { /* keep the last good assignments */ }
     return this.assignments.map;
   }

@@ -21,7 +21,7 @@ const HELP = `Usage: crucible [--home DIR] <command>
   service keys show               the API keys (seed 003 format), creating the keys file if needed
   service keys rotate primary|secondary   replace one key; the agent picks it up without a restart
   service logs [--lines N] [--follow]     the agent's structured log
-  keys create [--preset invoke] [--model 'phi-4*'] [--expires 30d] [--actions A,B] [--name N]
+  keys create [--preset invoke] [--model 'phi-4*'] [--deployment NAME] [--expires 30d] [--actions A,B] [--name N]
                                   a scoped access key (shown once) from the running agent
   keys list | keys revoke <id>    scoped access keys (no secrets) / revoke one
   model list                      the catalog, with what is cached
@@ -72,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
       namespace: { type: 'string' }, model: { type: 'string', multiple: true }, replicas: { type: 'string' }, compute: { type: 'string' },
       workload: { type: 'string' }, auth: { type: 'boolean' }, env: { type: 'string', multiple: true }, json: { type: 'boolean' },
       preset: { type: 'string' }, expires: { type: 'string' }, name: { type: 'string' }, actions: { type: 'string' },
+      deployment: { type: 'string', multiple: true },
     },
     allowPositionals: true,
     strict: false,
@@ -94,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
     case 'keys create': case 'keys list': case 'keys revoke':
       return accessKeysCommand(home, [action, ...rest], {
         preset: values.preset as string | undefined, models: values.model as string[] | undefined, actions: values.actions as string | undefined,
+        deployments: values.deployment as string[] | undefined,
         expires: values.expires as string | undefined, name: values.name as string | undefined, apiKeysFile: values['api-keys-file'] as string | undefined,
       });
     case 'service logs': return serviceLogs(home, Number(values.lines ?? 50), Boolean(values.follow));

@@ -3,7 +3,7 @@ import type { ControlPlaneApi } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
 import { errorResponse } from './errors.js';
-import { presentedKey, principalOf } from './middleware.js';
+import { principalOf } from './middleware.js';
 import { openaiRoutes } from './openai-routes.js';
 import { predictRoutes } from './predict-routes.js';
 
@@ -64,13 +64,10 @@ export function deploymentRoutes(
         : c.json({ status: 'not ready', state: d.status.state, message: d.status.message }, 503);
     }
     // The identity layer admitted the caller (its own keys, or a principal allowed this deployment).
-    // Without one (a bare app), only a deployment with no keys of its own is open.
-    if (!principalOf(c)) {
-      const access = await control.deploymentAccess(ns, name, presentedKey((n) => c.req.header(n)));
-      if (access.authentication && !access.matchedKey) {
-        c.header('www-authenticate', 'Bearer realm="crucible"');
-        throw new CrucibleError('invalid_api_key', `deployment '${name}' takes only its own keys`);
-      }
+    // Without one (a bare app, which has nobody to check keys), a deployment with keys stays closed.
+    if (!principalOf(c) && (await control.deploymentAccess(ns, name, undefined)).authentication) {
+      c.header('www-authenticate', 'Bearer realm="crucible"');
+      throw new CrucibleError('missing_credentials', `deployment '${name}' has keys of its own and this app has no identity layer to check them`);
     }
     const target = await control.deploymentTarget(ns, name);
     const sub = planeFor(target.model, ns, name);

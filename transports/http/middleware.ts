@@ -19,13 +19,6 @@ export interface HttpHooks {
   onRequest?: (r: { requestId: string; method: string; route: string; status: number; durationMs: number }) => void;
 }
 
-/** The key from `Authorization: Bearer`, `api-key` or `X-API-KEY` (seed 001), for a bare app's deployments' data planes. */
-export function presentedKey(header: (name: string) => string | undefined): string | undefined {
-  const auth = header('authorization');
-  if (auth && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, '').trim();
-  return header('api-key') ?? header('x-api-key');
-}
-
 export function requestIds(hooks: HttpHooks): MiddlewareHandler {
   return async (c, next) => {
     const requestId = c.req.header('x-request-id')?.slice(0, 128) || randomUUID();

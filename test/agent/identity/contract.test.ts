@@ -196,8 +196,8 @@ t.test('the authentication contract: keys, tokens, roles, probes', async (t) => 
     t.match(m, /crucible_auth_failures_total\{reason="insufficient_permissions"\} [1-9]/);
     const files = filesUnder(svc.home);
     t.ok(files.length > 0);
-    const leaked = issued.filter((s) => s !== key && s !== keys.secondaryKey.value).filter((s) => files.some((f) => f.includes(s)));
-    t.same(leaked, [], 'no token appears in any file the agent wrote');
+    const leaked = issued.filter((s) => files.some((f) => f.includes(s)));
+    t.same(leaked, [], 'no key or token appears in any file the agent wrote (the keys file is the operator\'s, outside the home)');
   });
 });
 

@@ -1,4 +1,5 @@
 import t from 'tap';
+import OpenAI from 'openai';
 import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startTestService, storyRequest, tempHome, until } from '../../helpers/service.js';
@@ -148,6 +149,15 @@ t.test('deployments\' data planes: each kind of credential against the right and
     t.equal(bad.status, 401, 'an expired token');
     t.match(bad.body, { error: { code: 'invalid_token' } });
     t.match(bad.www, /error="invalid_token"/);
+  });
+
+  t.test('the official openai client on a deployment\'s data plane', async (t) => {
+    const client = (key: string) => new OpenAI({ baseURL: `${svc.url}/deployments/alpha/v1`, apiKey: key, maxRetries: 0 });
+    const ask = (key: string) => client(key).chat.completions.create(storyRequest({ max_tokens: 2 }) as never);
+    t.ok((await ask(alpha.primaryKey.value)).choices.length > 0, 'its own key');
+    t.ok(await ask(beta.primaryKey.value).then(() => false, (e) => e instanceof OpenAI.AuthenticationError), 'another deployment\'s key: AuthenticationError');
+    const onBeta = await scoped({ preset: 'invoke', deployments: ['beta'] });
+    t.ok(await ask(onBeta.key).then(() => false, (e) => e instanceof OpenAI.PermissionDeniedError), 'a key for another deployment: PermissionDeniedError');
   });
 
   t.test('rotation: the old key is refused at once, the other keeps working', async (t) => {
