@@ -1,51 +1,15 @@
 import type { DeploymentAccess } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import { type Action, ROLES, allows, deploymentOfPath, requiredAction } from './actions.js';
-import { type AccessKeys, globMatches } from './access-keys.js';
+import type { AccessKeys } from './access-keys.js';
 import { classifyBearer } from './classify.js';
 // Types only: `jose` loads when an issuer is configured, not in the single-user default.
 import type { OidcVerifier } from './oidc.js';
 import { TokenError } from './token-error.js';
+import { type Principal, type Refusal, LOCAL_PRINCIPAL, deploymentAllowed, forbid, modelAllowed, modelRefusal } from './principal.js';
 
-/** Who is calling, whatever the credential: handlers read this, never credential headers. */
-export interface Principal {
-  kind: 'local' | 'key' | 'jwt';
-  /** Never a secret: `local`, `admin:primary`, or the token's `oid` / `sub`. */
-  id: string;
-  /** Grants (actions, possibly with `*`). */
-  actions: string[];
-  /** Deployments the principal may use; `*` for all. */
-  deployments: string[];
-  /** Model id globs the principal may use; `*` for all. */
-  models: string[];
-  expiresAt: string | null;
-}
-
-/**
- * Who owns what a principal stores (responses): `local` for the local user, `admin` for the
- * agent's admin keys (primary and secondary are one identity, so a rotation keeps access), a
- * scoped key by its id, a deployment by its name, a token by its `oid` / `sub`. Never a secret.
- */
-export function ownerOf(p: Principal | undefined): string {
-  if (!p || p.kind === 'local') return 'local';
-  if (p.kind === 'jwt') return `jwt:${p.id}`;
-  if (p.id.startsWith('admin:')) return 'admin';
-  if (p.id.startsWith('deployment:')) return p.id.replace(/:(primary|secondary)$/, '');
-  return p.id;
-}
-
-/** The single-user default (nothing configured on loopback) and pipe clients: the local user. */
-export const LOCAL_PRINCIPAL: Principal = { kind: 'local', id: 'local', actions: ['*'], deployments: ['*'], models: ['*'], expiresAt: null };
-
-/** A refusal: the error, its WWW-Authenticate value (RFC 6750) and the reason for metrics. */
-export interface Refusal {
-  error: CrucibleError;
-  wwwAuthenticate?: string;
-  reason: string;
-  /** Who was refused, when authentication succeeded (403). */
-  principal?: Principal;
-  action?: string | null;
-}
+// The principal and its scopes live in principal.ts; importers of the identity layer get them here too.
+export * from './principal.js';
 
 export type Decision = { principal: Principal; action: Action | 'public' | null } | { refusal: Refusal };
 
@@ -78,66 +42,27 @@ export interface IdentityOptions {
   deployments?: { access(ns: string, name: string, key: string | undefined): Promise<DeploymentAccess> };
 }
 
+
 /** A deployment's own primary or secondary key: its data plane's invokes and model reads, nothing else. */
 function deploymentKeyPrincipal(ns: string, name: string, which: 'primary' | 'secondary'): Principal {
   return { kind: 'key', id: `deployment:${ns}/${name}:${which}`, actions: ['*/invoke', 'models/read'], deployments: [`${ns}/${name}`], models: ['*'], expiresAt: null };
 }
 
-/**
- * Whether a principal may use a deployment: an entry `ns/name` (globs allowed, `team-a/*`), or a
- * bare `name` for the `default` namespace, or `*`.
- */
-export function deploymentAllowed(principal: Principal, ns: string, name: string): boolean {
-  return principal.deployments.some((d) => d === '*' || globMatches(d.includes('/') ? d : `default/${d}`, `${ns}/${name}`));
-}
 
 const REALM = 'Bearer realm="crucible"';
 const quote = (s: string) => s.replace(/["\\]/g, '');
 
-function forbid(principal: Principal, action: string | null, message: string, www: string): { refusal: Refusal } {
-  return { refusal: { error: new CrucibleError('insufficient_permissions', message), wwwAuthenticate: www, reason: 'insufficient_permissions', principal, action } };
-}
-
 function refuse(code: ConstructorParameters<typeof CrucibleError>[0], message: string, www?: string): { refusal: Refusal } {
   return { refusal: { error: new CrucibleError(code, message), wwwAuthenticate: www, reason: code } };
 }
+
 
 /**
  * The identity layer: credentials -> principal -> decision for one (method, path). Foundry's
  * contract: public probes; 401 missing_credentials; 400 ambiguous_auth when two headers carry
  * different values; 401 invalid_api_key / invalid_token; 403 insufficient_permissions.
  */
-/** Whether a principal may use a model (by the name the request gives). */
-export function modelAllowed(principal: Principal, model: string): boolean {
-  return principal.models.some((g) => g === '*' || globMatches(g, model));
-}
-
-/** A 403 for a model outside the principal's globs. */
-export function modelRefusal(principal: Principal, model: string): Refusal {
-  return forbid(principal, null, `the caller may not use model '${model}'`, 'Bearer realm="crucible", error="insufficient_scope"').refusal;
-}
-
-/** The model a route names in its path (load, unload, describe, delete), if any. */
-export function modelOfPath(path: string): string | undefined {
-  const m = /^\/(?:openai\/load|openai\/unload|v1\/models|openai\/models)\/([^/]+)\/?$/.exec(path);
-  return m ? decodeURIComponent(m[1]) : undefined;
-}
-
-/** Routes whose JSON body names the model used. */
-export const MODEL_BODY_ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/chat/completions/tokenizer/encode/count', '/v1/predict', '/openai/download', '/v1/responses', '/v1/embeddings']);
-
-/** A model listing (`{data: [...]}` or an array) cut to what the principal may use. */
-export function filterModelList(principal: Principal, body: unknown): unknown {
-  const keep = (m: unknown) => {
-    const o = m as { id?: unknown; name?: unknown; alias?: unknown };
-    return [o?.id, o?.name, o?.alias].some((n) => typeof n === 'string' && modelAllowed(principal, n));
-  };
-  if (Array.isArray(body)) return body.filter(keep);
-  if (body && typeof body === 'object' && Array.isArray((body as { data?: unknown }).data)) {
-    return { ...body, data: (body as { data: unknown[] }).data.filter(keep) };
-  }
-  return body;
-}
+const safeDecode = (s: string) => { try { return decodeURIComponent(s); } catch { return s; } };
 
 const WINDOW_MS = 60_000;
 
@@ -194,6 +119,14 @@ export class Identity {
       return forbid(principal, action,
         action ? `this request needs the '${action}' action, which the caller is not granted` : 'this route is open only to admins',
         `Bearer realm="crucible", error="insufficient_scope", scope="${action ?? '*'}"`);
+    }
+    if (!dep && !principal.deployments.includes('*')) {
+      // A key limited to some deployments is for those: their control-plane routes, and keys.
+      const named = /^\/api\/v1\/namespaces\/([^/]+)\/deployments\/([^/]+)(\/|$)/.exec(req.path);
+      const ok = named ? deploymentAllowed(principal, safeDecode(named[1]), safeDecode(named[2])) : /^\/api\/v1\/keys(\/|$)/.test(req.path);
+      if (!ok) {
+        return forbid(principal, action, `the caller is limited to deployments ${principal.deployments.join(', ')}`, 'Bearer realm="crucible", error="insufficient_scope"');
+      }
     }
     if (dep && principal.kind !== 'local') {
       if (!deploymentAllowed(principal, dep.ns, dep.name)) {

@@ -101,6 +101,14 @@ t.test('deployments\' data planes: each kind of credential against the right and
     t.match(wrong.body, { error: { code: 'insufficient_permissions', type: 'permission_error' } });
     t.match(wrong.www, /insufficient_scope/);
     t.equal((await chat('/deployments/nope', onAlpha.key)).status, 403, 'outside its scope whether it exists or not');
+    const elsewhere = await chat('', onAlpha.key);
+    t.equal(elsewhere.status, 403, 'a key limited to deployments does not invoke on the agent\'s own surface');
+    t.match(elsewhere.body, { error: { code: 'insufficient_permissions', message: /limited to deployments alpha/ } });
+    t.equal((await call('GET', '/v1/models', onAlpha.key)).status, 403, 'nor list its models');
+    const alphaReader = await scoped({ preset: 'read', deployments: ['alpha'] });
+    t.equal((await call('GET', `${NS}/alpha`, alphaReader.key)).status, 200, 'its deployment on the control plane');
+    t.equal((await call('GET', `${NS}/beta`, alphaReader.key)).status, 403, 'not another one');
+    t.equal((await call('GET', NS, alphaReader.key)).status, 403, 'nor the list of all');
     const namespaced = await scoped({ preset: 'invoke', deployments: ['default/b*'] });
     t.equal((await chat('/deployments/beta', namespaced.key)).status, 200, 'a namespace/glob entry');
     t.equal((await chat('/deployments/alpha', namespaced.key)).status, 403);
@@ -197,6 +205,7 @@ t.test('deployments\' data planes: each kind of credential against the right and
     const records = readFileSync(join(svc.home, 'audit.log'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     t.ok(records.some((r) => r.resource === `POST ${NS}` && r.action === 'deployments/write' && r.outcome === 'allowed'), 'creation audited');
     t.ok(records.some((r) => r.resource === `POST ${NS}/alpha/keys/primary/rotate` && r.action === 'keys/write' && r.outcome === 'allowed'), 'rotation audited');
+    t.ok(records.some((r) => r.resource === `GET ${NS}/alpha/keys` && r.action === 'keys/read' && r.outcome === 'allowed'), 'reading key secrets audited');
     t.ok(records.some((r) => r.resource === `DELETE ${NS}/beta` && r.outcome === 'refused' && r.status === 403), 'a refused delete audited');
     t.ok(records.some((r) => r.resource === `DELETE ${NS}/beta` && r.outcome === 'allowed'), 'the allowed delete audited');
     t.ok(records.some((r) => r.resource === `GET ${NS}/alpha/keys` && r.outcome === 'refused' && r.status === 401 && r.reason === 'invalid_api_key'),
