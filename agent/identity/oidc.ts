@@ -101,7 +101,10 @@ export class OidcVerifier {
       }
       throw new TokenError('invalid', tokenReason(err));
     }
-    const subject = String(payload.oid ?? payload.sub ?? '');
+    // The subject owns what the caller stores (responses): a token naming nobody would share it
+    // with every other such token.
+    const subject = typeof payload.oid === 'string' && payload.oid ? payload.oid : typeof payload.sub === 'string' ? payload.sub : '';
+    if (!subject) throw new TokenError('invalid', "the token names no subject ('oid' or 'sub')");
     return { subject, roles: this.rolesOf(payload), expiresAt: new Date((payload.exp as number) * 1000).toISOString() };
   }
 
