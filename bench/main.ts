@@ -7,6 +7,7 @@
  *   (i) llama.cpp on the same weights as F32 GGUF     (j) llama.cpp, 8 parallel sequences (bench/llamacpp.ts)
  *       (`crucible model optimize --int4`: MatMulNBits block 32, accuracy level 4)
  * Greedy, exactly N new tokens each; medians over --runs runs after a warm-up; ratios to (a).
+ * Then the embedding rows (bench/embeddings.ts): vectors per second, batch 1 and 32, Crucible and transformers.js.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
@@ -22,6 +23,7 @@ import { loadEngine, startAgent } from './crucible.js';
 import { type LlamaCppFigures, benchLlamaCpp, llamaCppRows } from './llamacpp.js';
 import { loadPeer } from './peer.js';
 import { type Figure, repeat, summarise } from './stats.js';
+import { benchEmbeddings, embeddingTable } from './embeddings.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const { values } = parseArgs({
@@ -192,9 +194,11 @@ const results: ModelResult[] = [];
 for (const dir of values.models!.split(',')) results.push(await benchModel(resolve(dir)));
 const machine = `${hostname()}: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const date = new Date().toISOString();
-const out = table(results);
+// Embedding rows: stories260k's hidden states (the first model given) and the tiny encoder fixture.
+const embeddings = await benchEmbeddings(resolve(values.models!.split(',')[0]), 1, runs);
+const out = table(results) + embeddingTable(embeddings, runs);
 console.log(`Crucible benchmark, ${date}\n${machine}${out}`);
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const json = JSON.stringify({ date, machine, tokens, runs, results }, null, 2);
+const json = JSON.stringify({ date, machine, tokens, runs, results, embeddings }, null, 2);
 writeFileSync(join(ROOT, 'bench', 'results', `${date.slice(0, 19).replace(/:/g, '-')}.json`), json);
 writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), json);

@@ -1,11 +1,10 @@
 import t from 'tap';
 import OpenAI from 'openai';
 import { pipeline, env } from '@huggingface/transformers';
-import { cpSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { withHiddenStates } from '../../workers/engine/embedder.js';
-import { onnx } from '../../workers/optimize/onnx-graph.js';
 import { writeGenaiModel } from '../../workers/optimize/write-genai.js';
+import { writeHiddenStatesReference } from '../helpers/hidden-states-reference.js';
 import { STORIES, startTestService, tempHome } from '../helpers/service.js';
 
 /*
@@ -33,22 +32,11 @@ const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return ab / Math.sqrt(aa * bb);
 };
 
-function writeReferenceFolder(dir: string): void {
-  mkdirSync(join(dir, 'onnx'), { recursive: true });
-  for (const f of readdirSync(STORIES)) if (f.endsWith('.json') && f !== 'crucible.json' && f !== 'genai_config.json') cpSync(join(STORIES, f), join(dir, f));
-  const model = onnx.ModelProto.decode(withHiddenStates(join(STORIES, 'onnx', 'model.onnx'), 'logits'));
-  const g = model.graph!;
-  const hidden = g.output!.at(-1)!.name!;
-  g.node!.push({ opType: 'Identity', input: [hidden], output: ['last_hidden_state'], name: 'expose_last_hidden_state' });
-  g.output![g.output!.length - 1] = { name: 'last_hidden_state' };
-  writeFileSync(join(dir, 'onnx', 'model.onnx'), onnx.ModelProto.encode(model).finish());
-}
-
 t.test("stories260K's hidden states against transformers.js, and Foundry's embedding layout of the same weights", async (t) => {
   const svc = await startTestService(t);
   const models = svc.config.modelsDir;
   const refRoot = tempHome('cru-ref-');
-  writeReferenceFolder(join(refRoot, 'stories-hidden'));
+  writeHiddenStatesReference(join(refRoot, 'stories-hidden'));
   env.allowRemoteModels = false;
   env.localModelPath = `${refRoot}/`;
   const extractor = await pipeline('feature-extraction', 'stories-hidden', { dtype: 'fp32' });
