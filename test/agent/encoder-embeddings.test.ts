@@ -93,6 +93,23 @@ t.test('encoder exports against transformers.js, batched against alone, and thei
     TEXTS.forEach((_, i) => t.ok(cosine(cls.data[i].embedding, over.data[i].embedding) >= 0.99999, `input ${i}: CLS pooling of the same weights`));
   });
 
+  t.test('a graph that pools itself (sentence_embedding) is used as it is, and agrees with the pooling done here', async (t) => {
+    // No Normalize module, yet the graph's output is normalized: unit vectors show it was the graph's output that was read.
+    writeTinyEncoder(join(models, 'tiny-pooled'), { pooling: 'mean', sentenceEmbedding: true, normalize: false });
+    const pooled = await embed('tiny-pooled', TEXTS);
+    const mean = await embed('tiny-mean', TEXTS);
+    TEXTS.forEach((_, i) => {
+      t.ok(cosine(pooled.data[i].embedding, mean.data[i].embedding) >= 0.99999, `input ${i}: the mean`);
+      t.ok(Math.abs(Math.hypot(...pooled.data[i].embedding) - 1) < 1e-5, `input ${i}: as the graph normalized it`);
+    });
+    const dir = join(models, 'tiny-pooled-cls');
+    cpSync(join(models, 'tiny-pooled'), dir, { recursive: true });
+    writeFileSync(join(dir, 'crucible.json'), JSON.stringify({ id: 'tiny-pooled-cls:1', pooling: 'cls' }));
+    const cls = await embed('tiny-cls', TEXTS);
+    const over = await embed('tiny-pooled-cls', TEXTS);
+    TEXTS.forEach((_, i) => t.ok(cosine(cls.data[i].embedding, over.data[i].embedding) >= 0.99999, `input ${i}: crucible.json's cls pools last_hidden_state instead`));
+  });
+
   t.test('the openai client, base64 by default; the float form validates against the OpenAPI document', async (t) => {
     const client = new OpenAI({ baseURL: `${svc.url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const viaClient = await client.embeddings.create({ model: 'tiny-mean', input: TEXTS.slice(0, 3) });

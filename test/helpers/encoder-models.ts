@@ -62,7 +62,7 @@ function random(seed: number): () => number {
  * -10000), GELU (erf) feed-forward, post-norm residuals. Weights are random but large enough that
  * different texts give clearly different vectors.
  */
-export function tinyBertGraph(vocabSize: number, seed = 20): Uint8Array {
+export function tinyBertGraph(vocabSize: number, seed = 20, sentenceEmbedding = false): Uint8Array {
   const { hidden: H, heads, layers, intermediate: FF, maxPositions, typeVocab } = TINY_BERT;
   const hd = H / heads;
   const rnd = random(seed);
@@ -111,8 +111,17 @@ export function tinyBertGraph(vocabSize: number, seed = 20): Uint8Array {
   }
   b.op('Identity', [x], {}, 1, '', ['last_hidden_state']);
   const io = (name: string) => valueInfo(name, I64, ['batch_size', 'sequence_length']);
-  return b.encode([io('input_ids'), io('attention_mask'), io('token_type_ids')],
-    [valueInfo('last_hidden_state', F, ['batch_size', 'sequence_length', H])], 'crucible-tiny-bert');
+  const outputs = [valueInfo('last_hidden_state', F, ['batch_size', 'sequence_length', H])];
+  if (sentenceEmbedding) {
+    // sentence-transformers' own ONNX export: masked mean over tokens, then L2 normalization, in the graph.
+    const [m3] = b.op('Unsqueeze', [maskF, ints('last_axis', [2])]);
+    const [sum] = b.op('ReduceSum', [b.op('Mul', [x, m3])[0], ints('seq_axis', [1])], { keepdims: 0 });
+    const [count] = b.op('ReduceSum', [m3, ints('seq_axis_count', [1])], { keepdims: 0 });
+    const [mean] = b.op('Div', [sum, count]);
+    b.op('LpNormalization', [mean], { axis: -1, p: 2 }, 1, '', ['sentence_embedding']);
+    outputs.push(valueInfo('sentence_embedding', F, ['batch_size', H]));
+  }
+  return b.encode([io('input_ids'), io('attention_mask'), io('token_type_ids')], outputs, 'crucible-tiny-bert');
 }
 
 export type EncoderPooling = 'mean' | 'cls' | 'lasttoken';
@@ -121,15 +130,16 @@ export type EncoderPooling = 'mean' | 'cls' | 'lasttoken';
  * Writes a sentence-transformers model folder around the tiny encoder: `config.json`,
  * `tokenizer.json` (+ `tokenizer_config.json`), `modules.json` (Transformer, Pooling, Normalize),
  * `1_Pooling/config.json`, `sentence_bert_config.json` and `onnx/model.onnx`. The same seed gives
- * the same weights, so variants differ only in pooling.
+ * the same weights, so variants differ only in pooling. `sentenceEmbedding` adds the pooled,
+ * normalized `sentence_embedding` output sentence-transformers' own ONNX export has.
  */
-export function writeTinyEncoder(dir: string, opts: { pooling: EncoderPooling; normalize?: boolean; manifest?: Record<string, unknown>; seed?: number }): string {
+export function writeTinyEncoder(dir: string, opts: { pooling: EncoderPooling; normalize?: boolean; manifest?: Record<string, unknown>; seed?: number; sentenceEmbedding?: boolean }): string {
   const vocab = tinyVocab();
   const { hidden, heads, layers, intermediate, maxPositions, typeVocab } = TINY_BERT;
   mkdirSync(join(dir, 'onnx'), { recursive: true });
   mkdirSync(join(dir, '1_Pooling'), { recursive: true });
   const json = (file: string, v: unknown) => writeFileSync(join(dir, file), JSON.stringify(v, null, 2));
-  writeFileSync(join(dir, 'onnx', 'model.onnx'), tinyBertGraph(vocab.length, opts.seed));
+  writeFileSync(join(dir, 'onnx', 'model.onnx'), tinyBertGraph(vocab.length, opts.seed, opts.sentenceEmbedding));
   json('config.json', {
     architectures: ['BertModel'], model_type: 'bert', hidden_size: hidden, num_attention_heads: heads, num_hidden_layers: layers,
     intermediate_size: intermediate, max_position_embeddings: maxPositions, type_vocab_size: typeVocab, vocab_size: vocab.length,
