@@ -95,7 +95,8 @@ export function readEncoderSpec(dir: string, override?: EncoderPooling): Encoder
   const modules = json(join(dir, 'modules.json')) as Json[] | null;
   const dense = modules?.find((m) => /\.(Dense|LayerNorm|WeightedLayerPooling|CNN|LSTM)$/.test(String(m.type ?? '')));
   if (dense) throw new CrucibleError('model_load_failed', `${dir}'s modules.json lists ${dense.type} after the transformer, which the ONNX graph does not contain; Crucible would give other vectors than the model's`);
-  const fromConfig = poolingFromConfig(dir, modules);
+  // crucible.json's choice stands even over a pooling config this reader refuses.
+  const fromConfig = override ? null : poolingFromConfig(dir, modules);
   const st = json(join(dir, 'sentence_bert_config.json'));
   const tok = json(join(dir, 'tokenizer_config.json'));
   const limits = [st?.max_seq_length, tok?.model_max_length, config.max_position_embeddings].filter((v): v is number => Number.isInteger(v) && v > 0 && v < 1e7);
