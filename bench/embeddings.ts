@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { writeTinyEncoder } from '../test/helpers/encoder-models.js';
 import { writeHiddenStatesReference } from '../test/helpers/hidden-states-reference.js';
 import { startAgent } from './crucible.js';
-import { type Sample, median, repeat } from './stats.js';
+import { type Sample, median, pairedRatio, rounds } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SUBJECTS = ['The little dog', 'Lily', 'Tom and his mom', 'A happy bird', 'The old tree', 'A red ball', 'The sun', 'Grandpa'];
@@ -31,7 +31,9 @@ export interface EmbeddingRow {
   crucible32: number;
   peer1: number;
   peer32: number;
-  peerPooling: string;
+  /** Crucible over transformers.js, medians of the same round's ratios. */
+  ratio1: number;
+  ratio32: number;
 }
 
 const rate = (samples: Sample[]) => Math.round(median(samples.map((s) => s.tokens / s.seconds)));
@@ -42,37 +44,49 @@ async function timed(n: number, fn: () => Promise<unknown>): Promise<Sample> {
   return { tokens: n, seconds: (performance.now() - t0) / 1000, ttftMs: null };
 }
 
-/** One model's row: `peerDir` is the folder transformers.js reads (the same ONNX file). */
+/**
+ * One model's row: `peerDir` is the folder transformers.js reads (the same ONNX file). Both are
+ * loaded at once and timed in interleaved rounds (bench/stats.ts `rounds`), so a swing of the
+ * machine's load moves a row and its peer together.
+ */
 async function row(label: string, modelDir: string, peerDir: string, peerPooling: 'mean' | 'last_token', threads: number, runs: number): Promise<EmbeddingRow> {
   const agent = await startAgent(modelDir, threads);
-  const name = basename(modelDir);
-  const post = async (input: string | string[]) => {
-    const res = await fetch(`${agent.url}/v1/embeddings`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: name, input, encoding_format: 'base64' }),
-    });
-    if (res.status !== 200) throw new Error(`embeddings: ${res.status} ${await res.text()}`);
-    await res.json();
-  };
-  let crucible1: number, crucible32: number;
   try {
-    // Batch of 1: eight requests one after another, each one text.
-    crucible1 = rate(await repeat(runs, () => timed(8, async () => { for (const x of EMBED_TEXTS.slice(0, 8)) await post(x); })));
-    crucible32 = rate(await repeat(runs, () => timed(32, () => post(EMBED_TEXTS))));
+    const name = basename(modelDir);
+    const post = async (input: string | string[]) => {
+      const res = await fetch(`${agent.url}/v1/embeddings`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: name, input, encoding_format: 'base64' }),
+      });
+      if (res.status !== 200) throw new Error(`embeddings: ${res.status} ${await res.text()}`);
+      await res.json();
+    };
+    env.allowRemoteModels = false;
+    env.localModelPath = `${dirname(peerDir)}/`;
+    const extractor = await pipeline('feature-extraction', basename(peerDir), {
+      dtype: 'fp32', device: 'cpu', session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
+    } as any);
+    try {
+      const eight = EMBED_TEXTS.slice(0, 8);
+      const s = await rounds([
+        // Batch of 1: eight requests one after another, each one text.
+        { key: 'crucible1', run: () => timed(8, async () => { for (const x of eight) await post(x); }) },
+        { key: 'peer1', run: () => timed(8, async () => { for (const x of eight) await extractor(x, { pooling: peerPooling, normalize: true }); }) },
+        { key: 'crucible32', run: () => timed(32, () => post(EMBED_TEXTS)) },
+        // Its last_token pooling ignores padding, so its batch is timed with mean pooling (the same forward pass).
+        { key: 'peer32', run: () => timed(32, () => extractor(EMBED_TEXTS, { pooling: 'mean', normalize: true })) },
+      ], runs);
+      const r: EmbeddingRow = {
+        model: label, threads, crucible1: rate(s.crucible1), crucible32: rate(s.crucible32), peer1: rate(s.peer1), peer32: rate(s.peer32),
+        ratio1: Math.round(pairedRatio(s.crucible1, s.peer1) * 100) / 100, ratio32: Math.round(pairedRatio(s.crucible32, s.peer32) * 100) / 100,
+      };
+      console.error(`  ${label}: Crucible ${r.crucible1} / ${r.crucible32} vectors/s (batch 1 / 32), transformers.js ${r.peer1} / ${r.peer32}`);
+      return r;
+    } finally {
+      await extractor.dispose();
+    }
   } finally {
     await agent.stop();
   }
-  env.allowRemoteModels = false;
-  env.localModelPath = `${dirname(peerDir)}/`;
-  const extractor = await pipeline('feature-extraction', basename(peerDir), {
-    dtype: 'fp32', device: 'cpu', session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
-  } as any);
-  const peer1 = rate(await repeat(runs, () => timed(8, async () => { for (const x of EMBED_TEXTS.slice(0, 8)) await extractor(x, { pooling: peerPooling, normalize: true }); })));
-  // Its last_token pooling ignores padding, so its batch is timed with mean pooling (the same forward pass).
-  const peer32 = rate(await repeat(runs, () => timed(32, () => extractor(EMBED_TEXTS, { pooling: 'mean', normalize: true }))));
-  await extractor.dispose();
-  const row = { model: label, threads, crucible1, crucible32, peer1, peer32, peerPooling };
-  console.error(`  ${label}: Crucible ${crucible1} / ${crucible32} vectors/s (batch 1 / 32), transformers.js ${peer1} / ${peer32}`);
-  return row;
 }
 
 /** Both models' rows, on folders written into a temporary directory. */
@@ -91,10 +105,10 @@ export async function benchEmbeddings(storiesDir: string, threads: number, runs:
 }
 
 export function embeddingTable(rows: EmbeddingRow[], runs: number): string {
-  const lines = [`\nembeddings (vectors per second, median of ${runs}; batch 1: one text a request, batch 32: one request of 32 texts)`,
-    '| model | Crucible HTTP, batch 1 | Crucible HTTP, batch 32 | transformers.js, batch 1 | transformers.js, batch 32 | batch 32 / batch 1 (Crucible) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |'];
-  for (const r of rows) lines.push(`| ${r.model}, ${r.threads} thread(s) | ${r.crucible1} | ${r.crucible32} | ${r.peer1} | ${r.peer32} | ${(r.crucible32 / r.crucible1).toFixed(1)}x |`);
+  const lines = [`\nembeddings (vectors per second, median of ${runs} interleaved rounds; batch 1: one text a request, batch 32: one request of 32 texts)`,
+    '| model | Crucible HTTP, batch 1 | transformers.js, batch 1 | ratio | Crucible HTTP, batch 32 | transformers.js, batch 32 | ratio |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  for (const r of rows) lines.push(`| ${r.model}, ${r.threads} thread(s) | ${r.crucible1} | ${r.peer1} | ${r.ratio1.toFixed(2)}x | ${r.crucible32} | ${r.peer32} | ${r.ratio32.toFixed(2)}x |`);
   return lines.join('\n');
 }
 
