@@ -26,8 +26,17 @@ export interface PredictRunner {
   close(): Promise<void>;
 }
 
+/** A loaded embedding model (encoder export, or a decoder exported for embeddings). */
+export interface EmbeddingRunner {
+  readonly kind: 'embeddings';
+  readonly facts: LoadedModelFacts;
+  /** Sentence vectors of the inputs, pooled as the model's folder says, and the tokens read. */
+  embed(inputs: (string | number[])[]): Promise<{ vectors: Float32Array[]; tokens: number }>;
+  close(): Promise<void>;
+}
+
 /** What the registry holds for a loaded model. */
-export type Runner = ChatRunner | PredictRunner;
+export type Runner = ChatRunner | PredictRunner | EmbeddingRunner;
 
 export interface RunnerOptions extends WorkerInit {
   replicas: number;

@@ -32,6 +32,7 @@ import { type Logger, createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { PiscinaRunner, type Runner } from './model-runner.js';
 import { PiscinaPredictRunner } from './predict-runner.js';
+import { PiscinaEmbeddingRunner } from './embedding-runner.js';
 import { Registry } from './registry.js';
 
 export interface RunningService {
@@ -176,7 +177,9 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
       const { maxBatch, replicas, threads } = settingsFor(entry, config);
       let runner: Runner;
       try {
-        runner = entry.external ? new ProxyRunner(entry.external) : entry.task !== 'chat'
+        runner = entry.external ? new ProxyRunner(entry.external)
+          : entry.task === 'embeddings' ? await PiscinaEmbeddingRunner.start({ modelDir: entry.path, intraOpThreads: threads, pooling: entry.settings.pooling }, replicas)
+          : entry.task !== 'chat'
           ? await PiscinaPredictRunner.start({ modelDir: entry.path, name: entry.id, intraOpThreads: threads, maxPixels: config.maxImagePixels }, replicas)
           : await PiscinaRunner.start({
             modelDir: entry.path,

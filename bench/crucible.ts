@@ -119,5 +119,5 @@ export async function startAgent(modelDir: string, threads: number) {
     await exited;
     rmSync(home, { recursive: true, force: true });
   })());
-  return { http, viaPipe, concurrent, secondTurn, memoryBytes, sessionBytes, stop };
+  return { url, http, viaPipe, concurrent, secondTurn, memoryBytes, sessionBytes, stop };
 }

@@ -9,6 +9,7 @@
  * Greedy, exactly N new tokens each. Everything timed is loaded at once and run in interleaved rounds
  * (each row once a round, after a warm-up round); figures are medians over rounds, ratios medians of
  * the same round's ratios, so a swing of the machine's load moves a row and its peers together.
+ * Then the embedding rows (bench/embeddings.ts): vectors per second, batch 1 and 32, Crucible and transformers.js.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
@@ -24,6 +25,7 @@ import { loadEngine, startAgent } from './crucible.js';
 import { type LlamaCppFigures, llamaCppRows, prepareLlamaCpp } from './llamacpp.js';
 import { loadPeer } from './peer.js';
 import { type Figure, median, pairedRatio, rounds, summarise } from './stats.js';
+import { benchEmbeddings, embeddingTable } from './embeddings.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const { values } = parseArgs({
@@ -198,9 +200,11 @@ const results: ModelResult[] = [];
 for (const dir of values.models!.split(',')) results.push(await benchModel(resolve(dir)));
 const machine = `${hostname()}: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const date = new Date().toISOString();
-const out = table(results);
+// Embedding rows: stories260k's hidden states (the first model given) and the tiny encoder fixture.
+const embeddings = await benchEmbeddings(resolve(values.models!.split(',')[0]), 1, runs);
+const out = table(results) + embeddingTable(embeddings, runs);
 console.log(`Crucible benchmark, ${date}\n${machine}${out}`);
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const json = JSON.stringify({ date, machine, tokens, runs, results }, null, 2);
+const json = JSON.stringify({ date, machine, tokens, runs, results, embeddings }, null, 2);
 writeFileSync(join(ROOT, 'bench', 'results', `${date.slice(0, 19).replace(/:/g, '-')}.json`), json);
 writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), json);

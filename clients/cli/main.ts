@@ -7,6 +7,7 @@ import { type AgentClient, defaultHome } from '../typescript/connect.js';
 import { CrucibleManager } from '../typescript/sdk/index.js';
 import { accessKeysCommand, serviceKeys, serviceLogs } from './admin-commands.js';
 import { modelRun } from './chat-command.js';
+import { embedCommand } from './embed-command.js';
 import { deploymentCommand } from './deployment-commands.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
 import { modelOptimize } from './optimize-command.js';
@@ -36,6 +37,8 @@ const HELP = `Usage: crucible [--home DIR] <command>
   cache remove <model> [--force]  delete a cached model (--force unloads it first)
   predict <model> <image file>    run a predictive model (OCR prints the text it reads)
   run <model> <prompt> [--max-tokens N] [--temperature T]   stream a completion
+  embed <model> [text...] [--dimensions N] [--json]
+                                  sentence vectors, one JSON array a line (texts from stdin, a line each, when none given)
   model run <model> [--max-tokens N] [--temperature T]
                                   download if needed, load, and chat in the terminal
                                   (/clear, /exit; Ctrl-C stops an answer; piped input: a turn a line)
@@ -72,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
       namespace: { type: 'string' }, model: { type: 'string', multiple: true }, replicas: { type: 'string' }, compute: { type: 'string' },
       workload: { type: 'string' }, auth: { type: 'boolean' }, env: { type: 'string', multiple: true }, json: { type: 'boolean' },
       preset: { type: 'string' }, expires: { type: 'string' }, name: { type: 'string' }, actions: { type: 'string' },
-      deployment: { type: 'string', multiple: true },
+      deployment: { type: 'string', multiple: true }, dimensions: { type: 'string' },
     },
     allowPositionals: true,
     strict: false,
@@ -165,6 +168,9 @@ async function main(argv: string[]): Promise<number> {
           }
           return 0;
         });
+      }
+      if (group === 'embed') {
+        return withClient(home, (c) => embedCommand(c, action, rest, { dimensions: values.dimensions as string | undefined, json: values.json as boolean | undefined }));
       }
       if (group === 'run') {
         const [model, ...words] = [action, ...rest];

@@ -150,15 +150,7 @@ export class Engine {
    * final hidden states. Returns the vectors and the tokens read.
    */
   async embed(inputs: (string | number[])[], pooling: Pooling): Promise<{ vectors: Float32Array[]; tokens: number }> {
-    const eos = this.spec.eosTokenIds[0];
-    const rows = inputs.map((x) => (typeof x === 'string' ? [...this.codec.encodeText(x), eos] : x));
-    rows.forEach((r, i) => {
-      if (r.length > this.spec.contextLength) {
-        throw new CrucibleError('context_length_exceeded', `input ${i} has ${r.length} tokens; this model reads at most ${this.spec.contextLength}`, inputs.length > 1 ? `input[${i}]` : 'input');
-      }
-      const bad = r.find((tok) => tok >= this.spec.vocabSize);
-      if (bad !== undefined) throw new CrucibleError('invalid_request', `token id ${bad} is outside the vocabulary of ${this.spec.vocabSize}`, inputs.length > 1 ? `input[${i}]` : 'input');
-    });
+    const rows = Embedder.rows(inputs, this.spec, (text) => this.codec.encodeText(text));
     this.embedder ??= Embedder.create(this.spec, this.init.intraOpThreads, this.align);
     const embedder = await this.embedder;
     const vectors: Float32Array[] = [];

@@ -6,6 +6,7 @@ import { stripVersion, versionOf } from '../../../protocol/validate.js';
 import type { AgentClient } from '../connect.js';
 import { abortable } from './abortable.js';
 import { type CallOptions, ChatClient, type ChatSettings, PredictClient } from './chat-client.js';
+import { EmbeddingClient, type EmbeddingSettings } from './embedding-client.js';
 
 /** One concrete build of a model: an id in the catalog or the cache. */
 export interface ModelVariant {
@@ -118,6 +119,10 @@ export class Model {
 
   getPredictClient(): PredictClient {
     return new PredictClient(this.client, this.id);
+  }
+
+  getEmbeddingClient(settings: EmbeddingSettings = {}): EmbeddingClient {
+    return new EmbeddingClient(this.client, this.id, settings);
   }
 
   /** The newest version of this model in the catalog. */
