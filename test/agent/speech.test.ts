@@ -48,6 +48,9 @@ t.test('both Whisper layouts are found by configuration, load on demand and tran
   t.equal(err.param, 'model');
   t.equal(await code(svc.agent.transcribe({ ...request(1), model: 'stories260k' })), 'invalid_request', 'a chat model cannot transcribe');
   t.equal(await code(svc.agent.transcribe({ ...request(1), audio: { bytes: new Uint8Array([1, 2, 3, 4]) } })), 'invalid_request', 'an unreadable upload is a 400');
+  t.equal(await code(svc.agent.transcribe(request(1, { language: 'xx' }))), 'invalid_request', 'a language the model lacks is a 400');
+  const translated = await svc.agent.transcribe(request(3, { task: 'translate' }));
+  t.equal(translated.task, 'translate');
 });
 
 t.test('the pipe op audio.transcriptions takes the file as msgpack binary, whole or streamed', async (t) => {
@@ -73,6 +76,15 @@ t.test('the pipe op audio.transcriptions takes the file as msgpack binary, whole
   raw.send({ id: 3, op: 'audio.transcriptions', body: { model: 'whisper-tiny-hf' } });
   t.ok(await raw.until((f) => f.some((x) => x.id === 3)));
   t.equal(raw.frames.find((x) => x.id === 3)?.type, 'error', 'no file: an error frame');
+  // Ten minutes of audio (8 kHz, to stay under the 16 MiB frame limit), cancelled by the pipe's
+  // cancel op once its first window's text is out.
+  raw.send({ id: 4, op: 'audio.transcriptions', body: { model: 'whisper-tiny-hf', file: writeWav(clip(600, 300, 900, 3, 8000), 8000), language: 'en', stream: true } });
+  t.ok(await raw.until((f) => f.some((x) => x.id === 4 && x.type === 'chunk'), 60_000));
+  raw.send({ id: 5, op: 'cancel', body: { target: 4 } });
+  t.ok(await raw.until((f) => f.some((x) => x.id === 4 && (x.type === 'error' || x.type === 'result')), 60_000));
+  const end = raw.frames.find((x) => x.id === 4 && (x.type === 'error' || x.type === 'result')) as { type: string; body: { code?: string } };
+  t.equal(end.type, 'error');
+  t.equal(end.body.code, 'cancelled', 'the pipe cancel stops the transcription');
 });
 
 t.test('cancelling mid-transcription stops the worker between steps; the model keeps serving', async (t) => {
