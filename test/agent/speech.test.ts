@@ -87,19 +87,28 @@ t.test('the pipe op audio.transcriptions takes the file as msgpack binary, whole
   t.equal(end.body.code, 'cancelled', 'the pipe cancel stops the transcription');
 });
 
-t.test('cancelling mid-transcription stops the worker between steps; the model keeps serving', async (t) => {
+t.test('cancelling mid-transcription stops the worker between steps; a request waits in the model queue meanwhile', async (t) => {
   const svc = await startTestService(t);
   writeWhisperFixture(svc.config.modelsDir);
   const ac = new AbortController();
   const events: string[] = [];
+  let firstDelta!: () => void;
+  const started = new Promise<void>((r) => { firstDelta = r; });
   const run = (async () => {
     for await (const e of svc.agent.transcribeStream(request(600), ac.signal)) {
       events.push(e.type);
-      // The first window's text is out: ten minutes of audio are far from done.
-      if (e.type === 'delta') ac.abort();
+      if (e.type === 'delta') firstDelta();
     }
   })();
+  // The first window's text is out: ten minutes of audio are far from done.
+  await started;
+  const waiting = svc.agent.transcribe(request(3));
+  const row0 = () => svc.agent.modelInfo().then((rows) => rows.find((r) => r.id === 'whisper-tiny-hf:1'));
+  while ((await row0())?.queued !== 1) await new Promise((r) => setImmediate(r));
+  t.equal((await row0())?.inFlight, 1, 'one transcription at a time per replica; the next one is queued');
+  ac.abort();
   t.equal(await code(run), 'cancelled');
+  t.ok((await waiting).text.length > 0, 'the queued request runs once the cancelled one stops');
   t.notOk(events.includes('done'), 'no transcript after a cancel');
   const row = (await svc.agent.modelInfo()).find((r) => r.id === 'whisper-tiny-hf:1');
   t.equal(row?.state, 'loaded', 'the sessions survived');
