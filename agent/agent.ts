@@ -8,6 +8,8 @@ import type { Completion, CompletionChunk, CompletionRequest, LegacyLogprobs } f
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
 import type { PromptInput } from '../protocol/worker-messages.js';
 import { type EmbeddingRequest, type EmbeddingResponse, toBase64 } from '../protocol/embeddings.js';
+import type { Transcript, TranscriptEvent, TranscriptionRequest } from '../protocol/audio.js';
+import { SpeechOps } from './speech.js';
 import { normalize } from '../workers/engine/embedder.js';
 import type { TokenLogprob } from '../protocol/grammar.js';
 import { type ToolPlan, planTools } from './tool-plan.js';
@@ -75,8 +77,8 @@ const promptMessages = (prompt: string): PromptInput => ({ text: prompt });
 
 function chatRunner(lease: Lease): ChatRunner {
   if (lease.runner.kind !== 'chat') {
-    const what = lease.runner.kind === 'embeddings' ? 'an embedding model; use /v1/embeddings' : `a ${lease.entry.task} model; use /v1/predict`;
-    throw new CrucibleError('invalid_request', `'${lease.entry.id}' is ${what}`, 'model');
+    const use = lease.runner.kind === 'embeddings' ? '/v1/embeddings' : lease.runner.kind === 'speech' ? '/v1/audio/transcriptions' : '/v1/predict';
+    throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a ${lease.entry.task} model; use ${use}`, 'model');
   }
   return lease.runner;
 }
@@ -85,6 +87,7 @@ function chatRunner(lease: Lease): ChatRunner {
 export class Agent implements CrucibleApi {
   private readonly shutdown = new AbortController();
   private readonly responsesApi: Responses | null;
+  private readonly speech: SpeechOps;
 
   constructor(
     private readonly registry: Registry,
@@ -94,6 +97,16 @@ export class Agent implements CrucibleApi {
     private readonly opts: AgentOptions,
   ) {
     this.responsesApi = opts.responses ? new Responses((r, s) => this.chatStream(r, s), opts.responses, opts.log) : null;
+    this.speech = new SpeechOps({ acquire: (name, ctl) => this.acquire(name, ctl), log: opts.log, requestTimeoutMs: opts.requestTimeoutMs, shutdown: this.shutdown.signal });
+  }
+
+  /** Speech to text (agent/speech.ts): the upload goes to the model's worker, which decodes and transcribes it. */
+  transcribe(req: TranscriptionRequest, signal?: AbortSignal): Promise<Transcript> {
+    return this.speech.transcribe(req, signal);
+  }
+
+  transcribeStream(req: TranscriptionRequest, signal?: AbortSignal): AsyncIterable<TranscriptEvent> {
+    return this.speech.transcribeStream(req, signal);
   }
 
   /** The Responses API, built on chatStream: it generates nothing itself. */
@@ -588,7 +601,8 @@ export class Agent implements CrucibleApi {
       const lease = await this.acquire(req.model ?? this.opts.defaultPredictModel, ctl);
       try {
         if (lease.runner.kind !== 'predict') {
-          throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a ${lease.entry.task} model; use ${lease.entry.task === 'embeddings' ? '/v1/embeddings' : '/v1/chat/completions'}`, 'model');
+          const use = lease.entry.task === 'embeddings' ? '/v1/embeddings' : lease.runner.kind === 'speech' ? '/v1/audio/transcriptions' : '/v1/chat/completions';
+          throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a ${lease.entry.task} model; use ${use}`, 'model');
         }
         const predictions = await lease.runner.predict(req.items).catch((err) => {
           if (err instanceof CrucibleError && err.code === 'worker_crashed') lease.fail(err.message);

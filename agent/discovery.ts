@@ -5,6 +5,7 @@ import { pickVariant, providerName } from './resolve.js';
 import { detectLayout } from '../workers/engine/model-spec.js';
 import { manifestFiles, readPredictiveManifest } from '../workers/predict/manifest.js';
 import { detectEmbeddingModel } from '../workers/embeddings/spec.js';
+import { detectWhisper } from '../workers/speech/whisper-config.js';
 
 /** A model folder found in the cache. */
 export interface ModelEntry {
@@ -17,8 +18,8 @@ export interface ModelEntry {
   /** Bytes of the ONNX weights, to size thread pools. */
   bytes: number;
   settings: ModelSettings;
-  /** `chat` for generative models, `embeddings` for embedding models (agent/embedding-runner.ts), else the predictive task its manifest declares. */
-  task: 'chat' | 'ocr' | 'image-classification' | 'embeddings';
+  /** `chat` for generative models, `embeddings` for embedding models (agent/embedding-runner.ts), the predictive task its manifest declares, or speech to text (Whisper). */
+  task: 'chat' | 'ocr' | 'image-classification' | 'embeddings' | 'automatic-speech-recognition';
   /** Set for a registered external model: requests are proxied to it. */
   external?: ExternalModel;
   /** The execution provider the variant was built for (its catalog runtime), `cpu` when it names none. */
@@ -113,14 +114,16 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
         continue;
       }
       const predictive = readPredictiveManifest(path);
-      const embedding = predictive ? null : detectEmbeddingModel(path);
-      if (predictive || embedding || detectLayout(path) !== null) {
+      // A Whisper folder also holds genai_config.json or config.json: it is told apart first.
+      const speech = predictive ? null : detectWhisper(path);
+      const embedding = predictive || speech ? null : detectEmbeddingModel(path);
+      if (predictive || speech || embedding || detectLayout(path) !== null) {
         const m = readManifest(path);
         const folder = relative(root, path).split('\\').join('/');
         found.push({
           id: m.id ?? m.name ?? name, alias: m.alias ?? null, folder, path,
           bytes: predictive ? predictiveBytes(path, predictive) : onnxBytes(path),
-          task: predictive ? predictive.task : embedding ? 'embeddings' : 'chat',
+          task: predictive ? predictive.task : speech ? 'automatic-speech-recognition' : embedding ? 'embeddings' : 'chat',
           provider: providerName(typeof m.runtime?.executionProvider === 'string' ? m.runtime.executionProvider : 'cpu'),
           cached: true,
           settings: {

@@ -4,7 +4,8 @@ import { Piscina } from 'piscina';
 import type { ChatMessage, SamplingParams } from '../protocol/chat.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
 import type { ClassPrediction, ImageType, ModelMetadata, OcrPrediction } from '../protocol/predict.js';
-import type { LoadedModelFacts, PromptInput, WorkerEvent, WorkerInit, WorkerResult, WorkerTask } from '../protocol/worker-messages.js';
+import type { LoadedModelFacts, PromptInput, SpeechJob, WorkerEvent, WorkerInit, WorkerResult, WorkerTask, WorkerTranscript } from '../protocol/worker-messages.js';
+import type { TranscriptSegment } from '../protocol/audio.js';
 
 /** A loaded generative model: local workers, or an external server behind the same calls. */
 export interface ChatRunner {
@@ -35,8 +36,17 @@ export interface EmbeddingRunner {
   close(): Promise<void>;
 }
 
+/** A loaded speech-to-text model (Whisper); see agent/speech-runner.ts. */
+export interface SpeechRunner {
+  readonly kind: 'speech';
+  readonly facts: LoadedModelFacts;
+  /** Transcribes one upload; `onSegments` gets each window's segments as they are decoded. */
+  transcribe(job: SpeechJob, onSegments?: (segments: TranscriptSegment[]) => void, signal?: AbortSignal): Promise<WorkerTranscript>;
+  close(): Promise<void>;
+}
+
 /** What the registry holds for a loaded model. */
-export type Runner = ChatRunner | PredictRunner | EmbeddingRunner;
+export type Runner = ChatRunner | PredictRunner | EmbeddingRunner | SpeechRunner;
 
 export interface RunnerOptions extends WorkerInit {
   replicas: number;

@@ -33,6 +33,7 @@ import { Metrics } from './metrics.js';
 import { PiscinaRunner, type Runner } from './model-runner.js';
 import { PiscinaPredictRunner } from './predict-runner.js';
 import { PiscinaEmbeddingRunner } from './embedding-runner.js';
+import { PiscinaSpeechRunner } from './speech-runner.js';
 import { Registry } from './registry.js';
 
 export interface RunningService {
@@ -179,6 +180,7 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
       try {
         runner = entry.external ? new ProxyRunner(entry.external)
           : entry.task === 'embeddings' ? await PiscinaEmbeddingRunner.start({ modelDir: entry.path, intraOpThreads: threads, pooling: entry.settings.pooling }, replicas)
+          : entry.task === 'automatic-speech-recognition' ? await PiscinaSpeechRunner.start({ modelDir: entry.path, intraOpThreads: threads }, replicas)
           : entry.task !== 'chat'
           ? await PiscinaPredictRunner.start({ modelDir: entry.path, name: entry.id, intraOpThreads: threads, maxPixels: config.maxImagePixels }, replicas)
           : await PiscinaRunner.start({

@@ -10,6 +10,7 @@
  * (each row once a round, after a warm-up round); figures are medians over rounds, ratios medians of
  * the same round's ratios, so a swing of the machine's load moves a row and its peers together.
  * Then the embedding rows (bench/embeddings.ts): vectors per second, batch 1 and 32, Crucible and transformers.js.
+ * And speech to text: the real-time factor on the tiny Whisper fixture (bench/speech.ts).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
@@ -26,6 +27,7 @@ import { type LlamaCppFigures, llamaCppRows, prepareLlamaCpp } from './llamacpp.
 import { loadPeer } from './peer.js';
 import { type Figure, median, pairedRatio, rounds, summarise } from './stats.js';
 import { benchEmbeddings, embeddingTable } from './embeddings.js';
+import { benchSpeech, speechRows } from './speech.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const { values } = parseArgs({
@@ -202,9 +204,11 @@ const machine = `${hostname()}: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'},
 const date = new Date().toISOString();
 // Embedding rows: stories260k's hidden states (the first model given) and the tiny encoder fixture.
 const embeddings = await benchEmbeddings(resolve(values.models!.split(',')[0]), 1, runs);
-const out = table(results) + embeddingTable(embeddings, runs);
+// Speech to text on the tiny Whisper fixture (bench/speech.ts): its real-time factor.
+const speech = await benchSpeech(runs);
+const out = `${table(results)}${embeddingTable(embeddings, runs)}\n${speechRows(speech).join('\n')}`;
 console.log(`Crucible benchmark, ${date}\n${machine}${out}`);
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const json = JSON.stringify({ date, machine, tokens, runs, results, embeddings }, null, 2);
+const json = JSON.stringify({ date, machine, tokens, runs, results, embeddings, speech }, null, 2);
 writeFileSync(join(ROOT, 'bench', 'results', `${date.slice(0, 19).replace(/:/g, '-')}.json`), json);
 writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), json);
