@@ -77,8 +77,9 @@ const promptMessages = (prompt: string): PromptInput => ({ text: prompt });
 
 function chatRunner(lease: Lease): ChatRunner {
   if (lease.runner.kind !== 'chat') {
-    const use = lease.runner.kind === 'embeddings' ? '/v1/embeddings' : lease.runner.kind === 'speech' ? '/v1/audio/transcriptions' : '/v1/predict';
-    throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a ${lease.entry.task} model; use ${use}`, 'model');
+    const what = lease.runner.kind === 'embeddings' ? 'an embedding model; use /v1/embeddings'
+      : `a ${lease.entry.task} model; use ${lease.runner.kind === 'speech' ? '/v1/audio/transcriptions' : '/v1/predict'}`;
+    throw new CrucibleError('invalid_request', `'${lease.entry.id}' is ${what}`, 'model');
   }
   return lease.runner;
 }
