@@ -27,6 +27,15 @@ export interface PredictRunner {
   close(): Promise<void>;
 }
 
+/** A loaded embedding model (encoder export, or a decoder exported for embeddings). */
+export interface EmbeddingRunner {
+  readonly kind: 'embeddings';
+  readonly facts: LoadedModelFacts;
+  /** Sentence vectors of the inputs, pooled as the model's folder says, and the tokens read. */
+  embed(inputs: (string | number[])[]): Promise<{ vectors: Float32Array[]; tokens: number }>;
+  close(): Promise<void>;
+}
+
 /** A loaded speech-to-text model (Whisper); see agent/speech-runner.ts. */
 export interface SpeechRunner {
   readonly kind: 'speech';
@@ -37,7 +46,7 @@ export interface SpeechRunner {
 }
 
 /** What the registry holds for a loaded model. */
-export type Runner = ChatRunner | PredictRunner | SpeechRunner;
+export type Runner = ChatRunner | PredictRunner | EmbeddingRunner | SpeechRunner;
 
 export interface RunnerOptions extends WorkerInit {
   replicas: number;

@@ -49,15 +49,19 @@ export interface CrucibleApi {
   predict(req: PredictRequest, signal?: AbortSignal): Promise<PredictResponse>;
   /** `GET /v1/model`: a predictive model's metadata. */
   modelMetadata(name?: string): Promise<ModelMetadata>;
-  /** OpenAI `POST /v1/responses` (see protocol/responses.ts). */
-  createResponse(req: ResponseRequest, signal?: AbortSignal): Promise<ResponseObject>;
-  createResponseStream(req: ResponseRequest, signal?: AbortSignal): AsyncIterable<ResponseStreamEvent>;
-  getResponse(id: string): Promise<ResponseObject>;
+  /**
+   * OpenAI `POST /v1/responses` (see protocol/responses.ts). `owner` names who stores it (the
+   * caller's principal; the local user when omitted): every other call on a stored response
+   * takes the caller's owner too, and another owner's response is `not_found`.
+   */
+  createResponse(req: ResponseRequest, signal?: AbortSignal, owner?: string): Promise<ResponseObject>;
+  createResponseStream(req: ResponseRequest, signal?: AbortSignal, owner?: string): AsyncIterable<ResponseStreamEvent>;
+  getResponse(id: string, owner?: string): Promise<ResponseObject>;
   /** A stored response's events after `startingAfter`, live while it still runs. */
-  streamResponse(q: FollowQuery): AsyncIterable<ResponseStreamEvent>;
-  deleteResponse(id: string): Promise<DeletedResponse>;
-  cancelResponse(id: string): Promise<ResponseObject>;
-  listInputItems(q: InputItemsQuery): Promise<InputItemList>;
+  streamResponse(q: FollowQuery, owner?: string): AsyncIterable<ResponseStreamEvent>;
+  deleteResponse(id: string, owner?: string): Promise<DeletedResponse>;
+  cancelResponse(id: string, owner?: string): Promise<ResponseObject>;
+  listInputItems(q: InputItemsQuery, owner?: string): Promise<InputItemList>;
   getGpuDevice(): Promise<GpuDevice>;
   setGpuDevice(req: GpuDevice): Promise<GpuDevice>;
 }

@@ -119,6 +119,22 @@ export type PredictWorkerResult =
   | { ok: true; metadata?: ModelMetadata; predictions?: (OcrPrediction | ClassPrediction)[] }
   | { ok: false; error: ErrorBody };
 
+/** What an embedding model's worker starts with. */
+export interface EmbeddingWorkerInit {
+  modelDir: string;
+  intraOpThreads: number;
+  /** crucible.json's `pooling`, over the folder's own. */
+  pooling?: 'mean' | 'cls' | 'last';
+}
+
+export type EmbeddingTask =
+  | { kind: 'load' }
+  | { kind: 'embed'; inputs: (string | number[])[] };
+
+export type EmbeddingWorkerResult =
+  | { ok: true; facts?: LoadedModelFacts; vectors?: Float32Array[]; tokenCount?: number }
+  | { ok: false; error: ErrorBody };
+
 /** What a speech model's worker starts with. */
 export interface SpeechWorkerInit {
   modelDir: string;

@@ -8,7 +8,8 @@ import type { DownloadProgress } from '../../protocol/catalog.js';
 import { parseLoadRequest, parseUnloadRequest } from '../../protocol/models.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
 import { parsePredictRequest } from '../../protocol/predict.js';
-import type { ChatBody, CompletionBody, TranscriptionBody } from './http-client.js';
+import type { ChatBody, CompletionBody, EmbeddingBody, TranscriptionBody } from './http-client.js';
+import { parseEmbeddingRequest } from '../../protocol/embeddings.js';
 
 /**
  * The client of an agent in this process (embedded mode): the same calls as the pipe and HTTP
@@ -32,6 +33,7 @@ export class EmbeddedClient {
   countTokens = (body: { model: string; messages: unknown[] }) => this.api.countTokens(parseTokenCountRequest(body));
   predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }, signal?: AbortSignal) =>
     this.api.predict(parsePredictRequest(body), signal);
+  embeddings = (body: EmbeddingBody, signal?: AbortSignal) => this.api.embeddings(parseEmbeddingRequest(body), signal);
   modelMetadata = (model?: string) => this.api.modelMetadata(model);
   getModel = (model: string) => this.api.getModel(model);
   chat = (body: ChatBody, signal?: AbortSignal) => this.api.chat(parseChatCompletionRequest({ ...body, stream: false }), signal);

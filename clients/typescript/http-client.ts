@@ -5,6 +5,15 @@ import { type ErrorEnvelope, CrucibleError, fromErrorBody, isErrorCode } from '.
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
 import { bodyOf, ndjson, sseData } from '../../protocol/http-streams.js';
 import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
+import type { EmbeddingResponse } from '../../protocol/embeddings.js';
+
+/** A POST /v1/embeddings body as OpenAI's clients send it. */
+export type EmbeddingBody = {
+  model: string;
+  input: string | string[] | number[] | number[][];
+  encoding_format?: 'float' | 'base64';
+  dimensions?: number;
+};
 import type { Completion, CompletionChunk } from '../../protocol/completions.js';
 import type { ModelInfo, OpenAIModel, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
 import type { DeletedResponse, InputItemList, ResponseObject, ResponseStreamEvent } from '../../protocol/responses.js';
@@ -122,6 +131,7 @@ export class HttpClient {
     this.json<TokenCount>('POST', '/v1/chat/completions/tokenizer/encode/count', body);
   predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }, signal?: AbortSignal) =>
     this.json<PredictResponse>('POST', '/v1/predict', body, signal);
+  embeddings = (body: EmbeddingBody, signal?: AbortSignal) => this.json<EmbeddingResponse>('POST', '/v1/embeddings', body, signal);
   modelMetadata = (model?: string) => this.json<ModelMetadata>('GET', `/v1/model${model ? `?model=${encodeURIComponent(model)}` : ''}`);
 
   chat = (body: ChatBody, signal?: AbortSignal) => this.json<ChatCompletion>('POST', '/v1/chat/completions', { ...body, stream: false }, signal);

@@ -6,6 +6,8 @@ import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
 import { encodeFrame, FrameReader, MAX_FRAME_BYTES } from '../../protocol/framing.js';
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
 import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
+import type { EmbeddingResponse } from '../../protocol/embeddings.js';
+import type { EmbeddingBody } from './http-client.js';
 import type { Completion, CompletionChunk } from '../../protocol/completions.js';
 import type { ModelInfo, OpenAIModel, ServiceStatus } from '../../protocol/models.js';
 import type { OpName } from '../../protocol/operations.js';
@@ -137,6 +139,7 @@ export class PipeClient {
   countTokens = (body: { model: string; messages: unknown[] }) => this.request<TokenCount>('tokenizer.count', body);
   predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }, signal?: AbortSignal) =>
     this.request<PredictResponse>('predict', body, { signal });
+  embeddings = (body: EmbeddingBody, signal?: AbortSignal) => this.request<EmbeddingResponse>('embeddings', body, { signal });
   modelMetadata = (model?: string) => this.request<ModelMetadata>('model.metadata', model ? { model } : null);
   chat = (body: ChatBody, signal?: AbortSignal) =>
     this.request<ChatCompletion>('chat.completions', { ...body, stream: false }, { signal });

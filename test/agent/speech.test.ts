@@ -48,6 +48,9 @@ t.test('both Whisper layouts are found by configuration, load on demand and tran
   t.equal(err.param, 'model');
   t.equal(await code(svc.agent.transcribe({ ...request(1), model: 'stories260k' })), 'invalid_request', 'a chat model cannot transcribe');
   t.equal(await code(svc.agent.transcribe({ ...request(1), audio: { bytes: new Uint8Array([1, 2, 3, 4]) } })), 'invalid_request', 'an unreadable upload is a 400');
+  t.equal(await code(svc.agent.transcribe(request(1, { language: 'xx' }))), 'invalid_request', 'a language the model lacks is a 400');
+  const translated = await svc.agent.transcribe(request(3, { task: 'translate' }));
+  t.equal(translated.task, 'translate');
 });
 
 t.test('the pipe op audio.transcriptions takes the file as msgpack binary, whole or streamed', async (t) => {
@@ -73,21 +76,39 @@ t.test('the pipe op audio.transcriptions takes the file as msgpack binary, whole
   raw.send({ id: 3, op: 'audio.transcriptions', body: { model: 'whisper-tiny-hf' } });
   t.ok(await raw.until((f) => f.some((x) => x.id === 3)));
   t.equal(raw.frames.find((x) => x.id === 3)?.type, 'error', 'no file: an error frame');
+  // Ten minutes of audio (8 kHz, to stay under the 16 MiB frame limit), cancelled by the pipe's
+  // cancel op once its first window's text is out.
+  raw.send({ id: 4, op: 'audio.transcriptions', body: { model: 'whisper-tiny-hf', file: writeWav(clip(600, 300, 900, 3, 8000), 8000), language: 'en', stream: true } });
+  t.ok(await raw.until((f) => f.some((x) => x.id === 4 && x.type === 'chunk'), 60_000));
+  raw.send({ id: 5, op: 'cancel', body: { target: 4 } });
+  t.ok(await raw.until((f) => f.some((x) => x.id === 4 && (x.type === 'error' || x.type === 'result')), 60_000));
+  const end = raw.frames.find((x) => x.id === 4 && (x.type === 'error' || x.type === 'result')) as { type: string; body: { code?: string } };
+  t.equal(end.type, 'error');
+  t.equal(end.body.code, 'cancelled', 'the pipe cancel stops the transcription');
 });
 
-t.test('cancelling mid-transcription stops the worker between steps; the model keeps serving', async (t) => {
+t.test('cancelling mid-transcription stops the worker between steps; a request waits in the model queue meanwhile', async (t) => {
   const svc = await startTestService(t);
   writeWhisperFixture(svc.config.modelsDir);
   const ac = new AbortController();
   const events: string[] = [];
+  let firstDelta!: () => void;
+  const started = new Promise<void>((r) => { firstDelta = r; });
   const run = (async () => {
     for await (const e of svc.agent.transcribeStream(request(600), ac.signal)) {
       events.push(e.type);
-      // The first window's text is out: ten minutes of audio are far from done.
-      if (e.type === 'delta') ac.abort();
+      if (e.type === 'delta') firstDelta();
     }
   })();
+  // The first window's text is out: ten minutes of audio are far from done.
+  await started;
+  const waiting = svc.agent.transcribe(request(3));
+  const row0 = () => svc.agent.modelInfo().then((rows) => rows.find((r) => r.id === 'whisper-tiny-hf:1'));
+  while ((await row0())?.queued !== 1) await new Promise((r) => setImmediate(r));
+  t.equal((await row0())?.inFlight, 1, 'one transcription at a time per replica; the next one is queued');
+  ac.abort();
   t.equal(await code(run), 'cancelled');
+  t.ok((await waiting).text.length > 0, 'the queued request runs once the cancelled one stops');
   t.notOk(events.includes('done'), 'no transcript after a cancel');
   const row = (await svc.agent.modelInfo()).find((r) => r.id === 'whisper-tiny-hf:1');
   t.equal(row?.state, 'loaded', 'the sessions survived');

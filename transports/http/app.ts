@@ -75,7 +75,7 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   predictRoutes(app, api, opts.maxImageBytes);
   if (opts.control) {
     controlRoutes(app, opts.control, { maxBodyBytes: limit });
-    deploymentRoutes(app, api, opts.control, { readJson, maxImageBytes: opts.maxImageBytes, maxAudioBytes: opts.maxAudioBytes, checkKey: opts.checkKey });
+    deploymentRoutes(app, api, opts.control, { readJson, maxImageBytes: opts.maxImageBytes, maxAudioBytes: opts.maxAudioBytes });
   }
 
   return app;

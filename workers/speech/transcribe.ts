@@ -95,26 +95,27 @@ export class Transcriber {
       const start = seek * hop;
       const windowFrames = Math.min(framesPerWindow, totalFrames - seek);
       const features = this.mel.window30(audio.subarray(start, start + nSamples));
-      const fresh = await this.model.encode(features);
-      if (language === undefined) language = t.languages.size > 1 ? await detectLanguage(cfg, fresh()) : 'en';
+      const newState = await this.model.encode(features);
+      if (language === undefined) language = t.languages.size > 1 ? await detectLanguage(cfg, newState()) : 'en';
       const prefix = this.prefix(language, o.task, context);
-      const r = await decodeWindow(cfg, fresh(), prefix, { temperature: o.temperature, random, cancelled: o.cancelled });
+      const r = await decodeWindow(cfg, newState(), prefix, { temperature: o.temperature, random, cancelled: o.cancelled });
       windows.push({ seek, prefix, tokens: r.tokens });
       const tokens = r.tokens;
-      if (tokens.length === 0) break;
+      // Nothing decoded (cannot happen under the timestamp rules, which force a first timestamp): move on.
+      if (tokens.length === 0) { seek += windowFrames; continue; }
       const offset = start / sampleRate;
       const isTs = tokens.map((x) => x >= t.timestampBegin);
       const single = tokens.length >= 2 && isTs[tokens.length - 1] && !isTs[tokens.length - 2];
       const pairs: number[] = [];
       for (let i = 1; i < tokens.length; i++) if (isTs[i] && isTs[i - 1]) pairs.push(i);
-      const fresh_: { start: number; end: number; tokens: number[] }[] = [];
+      const pieces: { start: number; end: number; tokens: number[] }[] = [];
       let advance = windowFrames;
       if (pairs.length > 0) {
         const slices = single ? [...pairs, tokens.length] : pairs;
         let last = 0;
         for (const cur of slices) {
           const piece = tokens.slice(last, cur);
-          fresh_.push({ start: (piece[0] - t.timestampBegin) * precision, end: (piece[piece.length - 1] - t.timestampBegin) * precision, tokens: piece });
+          pieces.push({ start: (piece[0] - t.timestampBegin) * precision, end: (piece[piece.length - 1] - t.timestampBegin) * precision, tokens: piece });
           last = cur;
         }
         if (!single) advance = (tokens[last - 1] - t.timestampBegin) * 2;
@@ -122,15 +123,15 @@ export class Transcriber {
         const stamps = tokens.filter((x) => x >= t.timestampBegin);
         let end = windowFrames * hop / sampleRate;
         if (stamps.length > 0 && stamps[stamps.length - 1] !== t.timestampBegin) end = (stamps[stamps.length - 1] - t.timestampBegin) * precision;
-        fresh_.push({ start: 0, end, tokens });
+        pieces.push({ start: 0, end, tokens });
       }
       // A window that would not move (its last pair at 0.00) is consumed whole: no endless loop.
       if (advance <= 0) advance = windowFrames;
-      const windowText = this.text(fresh_.flatMap((s) => s.tokens));
+      const windowText = this.text(pieces.flatMap((s) => s.tokens));
       const avg = r.sumLogprob / (tokens.length + 1);
       const ratio = compressionRatio(windowText);
       const added: TranscriptSegment[] = [];
-      for (const s of fresh_) {
+      for (const s of pieces) {
         const text = this.text(s.tokens);
         const startS = Math.min(duration, offset + s.start);
         added.push({
@@ -140,7 +141,7 @@ export class Transcriber {
       }
       segments.push(...added);
       o.onSegments?.(added);
-      context = [...context, ...fresh_.flatMap((s) => s.tokens.filter((x) => x < t.eot))];
+      context = [...context, ...pieces.flatMap((s) => s.tokens.filter((x) => x < t.eot))];
       seek += Math.min(advance, windowFrames);
     }
     const text = segments.map((s) => s.text).join('').trim();

@@ -11,7 +11,20 @@ import threading
 from typing import Any, AsyncIterator, Callable, List, Optional
 
 from ._transport import CrucibleError
-from .manager import AudioClient, Catalog, ChatClient, Manager, Model, ModelVariant, Selection, openai_transcript_event
+from .manager import AudioClient, Catalog, ChatClient, EmbeddingClient, Manager, Model, ModelVariant, Selection, openai_transcript_event
+
+
+class AsyncEmbeddingClient:
+    """EmbeddingClient for asyncio: each call runs in a thread."""
+
+    def __init__(self, sync: EmbeddingClient):
+        self._sync = sync
+
+    async def embed(self, inputs: Any, dimensions: Optional[int] = None) -> List[List[float]]:
+        return await asyncio.to_thread(self._sync.embed, inputs, dimensions)
+
+    async def embed_one(self, text: str, dimensions: Optional[int] = None) -> List[float]:
+        return await asyncio.to_thread(self._sync.embed_one, text, dimensions)
 
 
 class AsyncChatClient:
@@ -150,6 +163,9 @@ class AsyncModel:
     def get_chat_client(self, **settings: Any) -> AsyncChatClient:
         return AsyncChatClient(self._sync.get_chat_client(**settings))
 
+    def get_embedding_client(self, dimensions: Optional[int] = None) -> AsyncEmbeddingClient:
+        return AsyncEmbeddingClient(self._sync.get_embedding_client(dimensions))
+
     def get_audio_client(self, **settings: Any) -> AsyncAudioClient:
         return AsyncAudioClient(self._sync.get_audio_client(**settings))
 
@@ -217,4 +233,4 @@ class AsyncManager:
         await self.close()
 
 
-__all__ = ["AsyncManager", "AsyncCatalog", "AsyncModel", "AsyncChatClient", "Selection"]
+__all__ = ["AsyncManager", "AsyncCatalog", "AsyncModel", "AsyncChatClient", "AsyncEmbeddingClient", "Selection"]

@@ -5,4 +5,5 @@ export { ChatClient, PredictClient, type ChatMessage, type ChatSettings, type Ca
 export { AudioClient, type AudioSettings, type AudioInput } from './audio-client.js';
 export type { Transcript, TranscriptSegment, TranscriptWord } from '../../../protocol/audio.js';
 export { renderTranscript, renderSrt, renderVtt, type TranscriptStreamEvent } from '../../../protocol/audio-render.js';
+export { EmbeddingClient, type EmbeddingSettings, type Embeddings, fromBase64 } from './embedding-client.js';
 export { CrucibleError } from '../../../protocol/errors.js';
