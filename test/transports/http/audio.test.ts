@@ -6,7 +6,7 @@ import type { TranscriptionRequest } from '../../../protocol/audio.js';
 import { renderSrt, renderVtt } from '../../../protocol/audio-render.js';
 import { encode } from '../../helpers/audio.js';
 import { openaiAudioSchema } from '../../helpers/openai-audio-schema.js';
-import { startTestService } from '../../helpers/service.js';
+import { startTestService, until } from '../../helpers/service.js';
 import { clip, writeWav } from '../../helpers/wav.js';
 import { writeWhisperFixture } from '../../helpers/whisper-fixture.js';
 
@@ -158,4 +158,20 @@ t.test('Foundry\'s JSON form {model, filename} reads a file on the server', asyn
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ Model: MODEL, FileName: path, Language: 'en', Temperature: 0 }),
   });
   t.equal(((await sdk.json()) as { text: string }).text, (await direct({ language: 'en', temperature: 0 })).text);
+});
+
+t.test('a deployment of the speech model serves the same routes on its data plane', async (t) => {
+  const NS = `${svc.url}/api/v1/namespaces/default/deployments`;
+  const created = await fetch(NS, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'asr', spec: { model: { ref: MODEL }, compute: 'cpu', replicas: 1, workloadType: 'predictive' } }),
+  });
+  t.equal(created.status, 201);
+  t.ok(await until(async () => ((await (await fetch(`${NS}/asr`)).json()) as { status?: { state?: string } }).status?.state === 'Running', 60_000), 'it runs');
+  const plane = new OpenAI({ baseURL: `${svc.url}/deployments/asr/v1`, apiKey: 'unused', maxRetries: 0 });
+  const json = await plane.audio.transcriptions.create({ file: await file(), model: 'whatever: the deployment names it' });
+  conforms(t, 'CreateTranscriptionResponseJson', json);
+  t.equal(json.text, reference.text, 'the deployment\'s model, the same transcript');
+  const srt = await plane.audio.translations.create({ file: await file(), model: 'x', response_format: 'srt' });
+  t.match(srt, /^1\n00:00:00,000 --> /);
 });
