@@ -3,19 +3,17 @@ import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import type { Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { AudioUpload, Transcript, TranscriptEvent, TranscriptionRequest } from '../../protocol/audio.js';
+import type { AudioUpload, TranscriptionRequest } from '../../protocol/audio.js';
 import { renderTranscript, streamEvent } from '../../protocol/audio-render.js';
 import { MAX_AUDIO_BYTES, type TranscriptionCall, normalizeFields, parseFoundryBody, parseTranscriptionForm } from '../../protocol/audio-request.js';
 import { CrucibleError, invalid } from '../../protocol/errors.js';
+import type { CrucibleApi } from '../../protocol/operations.js';
 import { clientSignal } from './client-signal.js';
 import { readJson } from './errors.js';
 import { writeSse } from './sse.js';
 
-/** The agent's speech operations (see protocol/operations.ts). */
-export interface SpeechApi {
-  transcribe(req: TranscriptionRequest, signal?: AbortSignal): Promise<Transcript>;
-  transcribeStream(req: TranscriptionRequest, signal?: AbortSignal): AsyncIterable<TranscriptEvent>;
-}
+/** The agent's speech operations, all these routes call. */
+export type SpeechApi = Pick<CrucibleApi, 'transcribe' | 'transcribeStream'>;
 
 /** Room for the form's text fields and part headers beside a file at the limit. */
 const FORM_SLACK = 64 * 1024;
