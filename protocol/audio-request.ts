@@ -41,7 +41,11 @@ export function normalizeFields(raw: Iterable<[string, string]>): FormFields {
   return out;
 }
 
-export function parseTranscriptionForm(fields: FormFields, audio: AudioUpload | undefined, task: Task): TranscriptionCall {
+/**
+ * `renders`: the caller answers in `response_format` (HTTP), so word timestamps need
+ * `verbose_json` and streaming needs a text format; the pipe answers the Transcript itself.
+ */
+export function parseTranscriptionForm(fields: FormFields, audio: AudioUpload | undefined, task: Task, { renders = true } = {}): TranscriptionCall {
   for (const key of Object.keys(fields)) {
     if (NOT_IMPLEMENTED.includes(key)) throw unsupported(key, `'${key}' is not implemented by this server's speech models`);
     if (!KNOWN.has(key)) throw unsupported(key, `'${key}' is not a field of /v1/audio/${task === 'translate' ? 'translations' : 'transcriptions'}`);
@@ -79,7 +83,7 @@ export function parseTranscriptionForm(fields: FormFields, audio: AudioUpload | 
     if (g !== 'word' && g !== 'segment') throw invalid('timestamp_granularities', `'timestamp_granularities[]' values are 'word' and 'segment', got ${JSON.stringify(g)}`);
   }
   if (granularities.length > 0) {
-    if (format !== 'verbose_json') throw invalid('timestamp_granularities', "'timestamp_granularities[]' needs response_format 'verbose_json'");
+    if (renders && format !== 'verbose_json') throw invalid('timestamp_granularities', "'timestamp_granularities[]' needs response_format 'verbose_json'");
     req.timestampGranularities = [...new Set(granularities)] as ('word' | 'segment')[];
   }
 
@@ -92,7 +96,7 @@ export function parseTranscriptionForm(fields: FormFields, audio: AudioUpload | 
 
   const streamRaw = one(fields, 'stream');
   const stream = parseBool(streamRaw, 'stream');
-  if (stream && format !== 'json' && format !== 'text') {
+  if (renders && stream && format !== 'json' && format !== 'text') {
     throw invalid('stream', `'stream' streams text: use response_format 'json' or 'text', not '${format}'`);
   }
   return { req, format, stream };
@@ -129,4 +133,34 @@ export function parseFoundryBody(body: unknown): { fields: FormFields; filename:
   }
   if (!filename) throw invalid('filename', "'filename' is required in a JSON body: the path of the audio file on the server");
   return { fields, filename };
+}
+
+/**
+ * The pipe op `audio.transcriptions` body: the multipart fields of `POST /v1/audio/transcriptions`
+ * as one msgpack map, the file's bytes as msgpack binary (`file`), plus `filename`,
+ * `content_type`, `task` (`translate` for `/v1/audio/translations`) and `stream`. Validated by the
+ * same rules as the form.
+ */
+export function parseTranscriptionBody(input: unknown): TranscriptionRequest & { stream: boolean } {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) throw invalid('body', 'the body must be a map');
+  const body = input as Record<string, unknown>;
+  const file = body.file;
+  if (!(file instanceof Uint8Array) || file.length === 0) throw invalid('file', "'file' is required: the audio file's bytes (msgpack binary)");
+  const text = (key: string): string | undefined => {
+    const v = body[key];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') throw invalid(key, `'${key}' must be a string`);
+    return v;
+  };
+  const task = text('task') ?? 'transcribe';
+  if (task !== 'transcribe' && task !== 'translate') throw invalid('task', "'task' must be transcribe or translate");
+  const fields: FormFields = {};
+  for (const [key, v] of Object.entries(body)) {
+    if (v === undefined || v === null || ['file', 'filename', 'content_type', 'task'].includes(key)) continue;
+    const values = Array.isArray(v) ? v : [v];
+    if (!values.every((x) => ['string', 'number', 'boolean'].includes(typeof x))) throw invalid(key, `'${key}' must be a string, number or boolean`);
+    fields[key] = values.map(String);
+  }
+  const { req, stream } = parseTranscriptionForm(fields, { bytes: file, filename: text('filename'), contentType: text('content_type') }, task, { renders: false });
+  return { ...req, stream };
 }

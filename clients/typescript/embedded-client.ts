@@ -1,5 +1,5 @@
 import { type TranscriptStreamEvent, streamEvent } from '../../protocol/audio-render.js';
-import { parseTranscriptionBody } from '../../protocol/transcription-body.js';
+import { parseTranscriptionBody } from '../../protocol/audio-request.js';
 import { parseDownloadRequest, parseExternalModel, parseRemoveRequest } from '../../protocol/catalog.js';
 import type { ChatCompletionChunk } from '../../protocol/chat.js';
 import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';

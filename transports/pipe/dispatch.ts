@@ -1,5 +1,5 @@
 import { parseEmbeddingRequest } from '../../protocol/embeddings.js';
-import { parseTranscriptionBody } from '../../protocol/transcription-body.js';
+import { parseTranscriptionBody } from '../../protocol/audio-request.js';
 import { parseDownloadRequest, parseExternalModel, parseRemoveRequest } from '../../protocol/catalog.js';
 import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
 import { parseCompletionRequest } from '../../protocol/completions.js';
