@@ -1,10 +1,11 @@
 import { MessageChannel } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
+import { type InFlight, closeModelPool, runTask, startModelPool } from './worker-pool.js';
 import type { ChatMessage, SamplingParams } from '../protocol/chat.js';
-import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
+import { CrucibleError } from '../protocol/errors.js';
 import type { ClassPrediction, ImageType, ModelMetadata, OcrPrediction } from '../protocol/predict.js';
-import type { LoadedModelFacts, PromptInput, SpeechJob, WorkerEvent, WorkerInit, WorkerResult, WorkerTask, WorkerTranscript } from '../protocol/worker-messages.js';
+import type { LoadedModelFacts, PromptInput, SpeechJob, WorkerEvent, WorkerInit, WorkerTask, WorkerTranscript } from '../protocol/worker-messages.js';
 import type { TranscriptSegment } from '../protocol/audio.js';
 
 /** A loaded generative model: local workers, or an external server behind the same calls. */
@@ -61,44 +62,24 @@ const WORKER = fileURLToPath(new URL('../workers/llm-worker.js', import.meta.url
 export class PiscinaRunner implements ChatRunner {
   readonly kind = 'chat' as const;
   /** Generations in flight: their cancel flags and when they settle. */
-  private readonly active = new Set<{ flag: Int32Array; settled: Promise<unknown> }>();
+  private readonly active = new Set<InFlight>();
   private closing: Promise<void> | null = null;
 
   private constructor(private readonly pool: Piscina, readonly facts: LoadedModelFacts) {}
 
   static async start(opts: RunnerOptions): Promise<PiscinaRunner> {
     const { replicas, ...init } = opts;
-    const pool = new Piscina({
-      filename: WORKER,
-      workerData: init satisfies WorkerInit,
-      minThreads: replicas,
-      maxThreads: replicas,
-      concurrentTasksPerWorker: init.maxBatch,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      // A worker that dies must not take the agent down; its tasks reject instead.
-      recordTiming: false,
-    });
-    pool.on('error', () => {});
-    try {
-      const result = await pool.run({ kind: 'load' } satisfies WorkerTask) as WorkerResult;
-      if (!result.ok) throw fromErrorBody(result.error);
-      return new PiscinaRunner(pool, result.facts!);
-    } catch (err) {
-      await pool.destroy().catch(() => {});
-      throw err instanceof CrucibleError ? err : new CrucibleError('model_load_failed', `the model worker failed to start: ${(err as Error).message}`);
-    }
+    const { pool, loaded } = await startModelPool<{ facts?: LoadedModelFacts }>(WORKER, init satisfies WorkerInit, replicas, init.maxBatch);
+    return new PiscinaRunner(pool, loaded.facts!);
   }
 
   async embed(inputs: (string | number[])[], pooling: 'last' | 'mean'): Promise<{ vectors: Float32Array[]; tokens: number }> {
-    const result = await this.pool.run({ kind: 'embed', inputs, pooling } satisfies WorkerTask) as WorkerResult;
-    if (!result.ok) throw fromErrorBody(result.error);
-    return { vectors: result.vectors!, tokens: result.tokenCount! };
+    const r = await runTask<{ vectors?: Float32Array[]; tokenCount?: number }>(this.pool, { kind: 'embed', inputs, pooling } satisfies WorkerTask, this.active);
+    return { vectors: r.vectors!, tokens: r.tokenCount! };
   }
 
   async countTokens(messages: ChatMessage[]): Promise<number> {
-    const result = await this.pool.run({ kind: 'count', messages } satisfies WorkerTask) as WorkerResult;
-    if (!result.ok) throw fromErrorBody(result.error);
-    return result.tokenCount!;
+    return (await runTask<{ tokenCount?: number }>(this.pool, { kind: 'count', messages } satisfies WorkerTask, this.active)).tokenCount!;
   }
 
   /**
@@ -165,18 +146,9 @@ export class PiscinaRunner implements ChatRunner {
     await this.pool.run({ kind: 'crash' } satisfies WorkerTask);
   }
 
-  /**
-   * Stops the workers. Terminating a thread while it is inside session.run aborts the whole
-   * process (onnxruntime-node throws into a dying environment), so generations are first
-   * cancelled and allowed to finish their current step.
-   */
+  /** Stops the workers once generations in flight have been cancelled and finished their step. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      for (const a of this.active) Atomics.store(a.flag, 0, 1);
-      const all = Promise.allSettled([...this.active].map((a) => a.settled));
-      await Promise.race([all, new Promise((r) => setTimeout(r, 15_000).unref())]);
-      await this.pool.destroy();
-    })();
+    this.closing ??= closeModelPool(this.pool, this.active);
     return this.closing;
   }
 }

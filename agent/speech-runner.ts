@@ -1,10 +1,11 @@
 import { MessageChannel } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { TranscriptSegment } from '../protocol/audio.js';
-import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
-import type { LoadedModelFacts, SpeechJob, SpeechTask, SpeechWorkerInit, SpeechWorkerResult, WorkerTranscript } from '../protocol/worker-messages.js';
+import { CrucibleError } from '../protocol/errors.js';
+import type { LoadedModelFacts, SpeechFacts, SpeechJob, SpeechTask, SpeechWorkerInit, WorkerTranscript } from '../protocol/worker-messages.js';
 import type { SpeechRunner } from './model-runner.js';
+import { type InFlight, closeModelPool, runTask, startModelPool } from './worker-pool.js';
 
 const WORKER = fileURLToPath(new URL('../workers/speech-worker.js', import.meta.url));
 
@@ -15,32 +16,20 @@ const WORKER = fileURLToPath(new URL('../workers/speech-worker.js', import.meta.
  */
 export class PiscinaSpeechRunner implements SpeechRunner {
   readonly kind = 'speech' as const;
-  private readonly active = new Set<{ flag: Int32Array; settled: Promise<unknown> }>();
+  private readonly active = new Set<InFlight>();
   private closing: Promise<void> | null = null;
 
   private constructor(private readonly pool: Piscina, readonly facts: LoadedModelFacts) {}
 
   static async start(init: SpeechWorkerInit, replicas: number): Promise<PiscinaSpeechRunner> {
-    const pool = new Piscina({
-      filename: WORKER, workerData: init satisfies SpeechWorkerInit, minThreads: replicas, maxThreads: replicas,
-      concurrentTasksPerWorker: 1, idleTimeout: Number.POSITIVE_INFINITY,
-    });
-    // A worker that dies must not take the agent down; its task rejects instead.
-    pool.on('error', () => {});
     const rss0 = process.memoryUsage().rss;
-    try {
-      const r = await pool.run({ kind: 'load' } satisfies SpeechTask) as SpeechWorkerResult;
-      if (!r.ok) throw fromErrorBody(r.error);
-      const f = r.facts!;
-      const facts: LoadedModelFacts = {
-        contextLength: f.contextLength, vocabSize: f.vocabSize, numLayers: f.numLayers, executionProvider: 'cpu', layout: f.layout,
-        memoryBytes: Math.max(0, process.memoryUsage().rss - rss0),
-      };
-      return new PiscinaSpeechRunner(pool, facts);
-    } catch (err) {
-      await pool.destroy().catch(() => {});
-      throw err instanceof CrucibleError ? err : new CrucibleError('model_load_failed', `the model worker failed to start: ${(err as Error).message}`);
-    }
+    const { pool, loaded } = await startModelPool<{ facts?: SpeechFacts }>(WORKER, init satisfies SpeechWorkerInit, replicas);
+    const f = loaded.facts!;
+    const facts: LoadedModelFacts = {
+      contextLength: f.contextLength, vocabSize: f.vocabSize, numLayers: f.numLayers, executionProvider: 'cpu', layout: f.layout,
+      memoryBytes: Math.max(0, process.memoryUsage().rss - rss0),
+    };
+    return new PiscinaSpeechRunner(pool, facts);
   }
 
   async transcribe(job: SpeechJob, onSegments?: (segments: TranscriptSegment[]) => void, signal?: AbortSignal): Promise<WorkerTranscript> {
@@ -62,18 +51,11 @@ export class PiscinaSpeechRunner implements SpeechRunner {
       channel.port1.on('close', () => resolve());
     });
     const task: SpeechTask = { kind: 'transcribe', job, cancel, ...(channel ? { port: channel.port2 } : {}) };
-    const run = this.pool.run(task, channel ? { transferList: [channel.port2] } : {}) as Promise<SpeechWorkerResult>;
-    const handle = { flag, settled: run.catch(() => {}) };
-    this.active.add(handle);
     try {
-      const r = await run.catch((err: Error) => {
-        throw new CrucibleError('worker_crashed', `the model worker stopped: ${err.message}`);
-      });
-      if (!r.ok) throw fromErrorBody(r.error);
+      const r = await runTask<{ transcript?: WorkerTranscript }>(this.pool, task, this.active, { flag, ...(channel ? { transferList: [channel.port2] } : {}) });
       await portDone;
       return r.transcript!;
     } finally {
-      this.active.delete(handle);
       signal?.removeEventListener('abort', onAbort);
       channel?.port1.close();
     }
@@ -86,11 +68,7 @@ export class PiscinaSpeechRunner implements SpeechRunner {
 
   /** Cancels running transcriptions (a thread must not die inside ONNX Runtime), lets them stop, then stops. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      for (const a of this.active) Atomics.store(a.flag, 0, 1);
-      await Promise.race([Promise.allSettled([...this.active].map((a) => a.settled)), new Promise((r) => setTimeout(r, 15_000).unref())]);
-      await this.pool.destroy();
-    })();
+    this.closing ??= closeModelPool(this.pool, this.active);
     return this.closing;
   }
 }
