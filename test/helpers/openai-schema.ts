@@ -6,7 +6,7 @@ import { REPO } from './service.js';
 
 /*
  * OpenAI's component schemas (test/fixtures/openai-openapi), loaded the way
- * test/transports/http/openapi-conformance.test.ts loads them (components.json and embeddings.json): `nullable: true` becomes "or null",
+ * test/transports/http/openapi-conformance.test.ts loads them (components.json, embeddings.json, audio.json): `nullable: true` becomes "or null",
  * `#/components/schemas/X` refers to the fixture's X; nothing else changes.
  */
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
@@ -24,22 +24,43 @@ function adapt(node: unknown): unknown {
   return (node as Schema).nullable === true ? { anyOf: [out, { type: 'null' }] } : out;
 }
 
-let ajv: Ajv2020 | null = null;
+type Files = 'components.json' | 'embeddings.json' | 'audio.json';
 
-/** The validator of one component schema (`CreateEmbeddingResponse`...). */
-export function openaiSchema(name: string): ValidateFunction {
-  if (!ajv) {
-    const read = (file: string) => (JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'openai-openapi', file), 'utf8')) as { components: { schemas: Record<string, Schema> } }).components.schemas;
-    const schemas = { ...read('components.json'), ...read('embeddings.json') };
-    ajv = new Ajv2020({ strict: true, strictTypes: false, allErrors: true, discriminator: true });
-    addFormats(ajv);
-    ajv.addFormat('unixtime', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= 0 });
-    // Embedding vectors are 'format: float' numbers: any JSON number is one.
-    ajv.addFormat('float', { type: 'number', validate: (n: number) => Number.isFinite(n) });
-    ajv.addVocabulary(['example', 'x-oaiMeta', 'x-oaiTypeLabel', 'x-stainless-const']);
-    for (const [n, schema] of Object.entries(schemas)) ajv.addSchema({ ...(adapt(schema) as Schema), $id: idOf(n) });
-  }
+function compile(files: Files[], discriminator: boolean, annotations: string[]): Ajv2020 {
+  const read = (file: string) => (JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'openai-openapi', file), 'utf8')) as { components: { schemas: Record<string, Schema> } }).components.schemas;
+  const schemas = Object.assign({}, ...files.map(read)) as Record<string, Schema>;
+  const ajv = new Ajv2020({ strict: true, strictTypes: false, allErrors: true, discriminator });
+  addFormats(ajv);
+  ajv.addFormat('unixtime', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= 0 });
+  // Embedding vectors are 'format: float' numbers: any JSON number is one.
+  ajv.addFormat('float', { type: 'number', validate: (n: number) => Number.isFinite(n) });
+  ajv.addVocabulary(['example', 'x-oaiMeta', 'x-oaiTypeLabel', 'x-stainless-const', ...annotations]);
+  for (const [n, schema] of Object.entries(schemas)) ajv.addSchema({ ...(adapt(schema) as Schema), $id: idOf(n) });
+  return ajv;
+}
+
+const lookup = (ajv: Ajv2020, name: string): ValidateFunction => {
   const v = ajv.getSchema(idOf(name));
   if (!v) throw new Error(`${name} is not in the fixture`);
   return v;
+};
+
+let main: Ajv2020 | null = null;
+let audio: Ajv2020 | null = null;
+
+/** The validator of one component schema (`CreateEmbeddingResponse`...). */
+export function openaiSchema(name: string): ValidateFunction {
+  main ??= compile(['components.json', 'embeddings.json'], true, []);
+  return lookup(main, name);
+}
+
+/**
+ * The validator of one speech-to-text schema (audio.json: `CreateTranscriptionResponseVerboseJson`...).
+ * Two OpenAPI keywords stay annotations there: `optional` (on `logprobs`, not JSON Schema) and
+ * `discriminator`, which these schemas put on an `anyOf` (ajv's discriminator support takes only
+ * `oneOf`); the `anyOf` itself still validates.
+ */
+export function openaiAudioSchema(name: string): ValidateFunction {
+  audio ??= compile(['audio.json'], false, ['optional', 'discriminator']);
+  return lookup(audio, name);
 }

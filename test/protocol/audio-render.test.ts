@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Transcript } from '../../protocol/audio.js';
 import { jsonBody, languageName, renderSrt, renderTranscript, renderVtt, streamEvent, timestamp, verboseJsonBody } from '../../protocol/audio-render.js';
-import { openaiAudioSchema } from '../helpers/openai-audio-schema.js';
+import { openaiAudioSchema } from '../helpers/openai-schema.js';
 
 const seg = (id: number, start: number, end: number, text: string) => ({
   id, seek: 0, start, end, text, tokens: [50364 + id, 400], temperature: 0, avg_logprob: -0.25, compression_ratio: 1.2, no_speech_prob: 0.01,

@@ -5,7 +5,7 @@ import OpenAI, { toFile } from 'openai';
 import type { TranscriptionRequest } from '../../../protocol/audio.js';
 import { renderSrt, renderVtt } from '../../../protocol/audio-render.js';
 import { encode } from '../../helpers/audio.js';
-import { openaiAudioSchema } from '../../helpers/openai-audio-schema.js';
+import { openaiAudioSchema } from '../../helpers/openai-schema.js';
 import { startTestService, until } from '../../helpers/service.js';
 import { clip, writeWav } from '../../helpers/wav.js';
 import { writeWhisperFixture } from '../../helpers/whisper-fixture.js';
