@@ -14,6 +14,34 @@ from ._transport import CrucibleError
 from .manager import AudioClient, Catalog, ChatClient, EmbeddingClient, Manager, Model, ModelVariant, Selection, openai_transcript_event
 
 
+
+async def _relay(stream: Any, convert: Any) -> AsyncIterator[Any]:
+    """Yields a blocking stream's items (read on a thread) in the event loop; closing the
+    generator (aclose(), a break, task cancellation) cancels the stream on the agent."""
+    loop = asyncio.get_running_loop()
+    q: asyncio.Queue = asyncio.Queue()
+    end = object()
+
+    def pump() -> None:
+        try:
+            for item in stream:
+                loop.call_soon_threadsafe(q.put_nowait, convert(item))
+            loop.call_soon_threadsafe(q.put_nowait, end)
+        except BaseException as exc:  # delivered to the consumer
+            loop.call_soon_threadsafe(q.put_nowait, exc)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        while True:
+            item = await q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stream.cancel()
+
 class AsyncEmbeddingClient:
     """EmbeddingClient for asyncio: each call runs in a thread."""
 
@@ -40,30 +68,13 @@ class AsyncChatClient:
 
     async def complete_chat_streaming(self, messages: list, **overrides: Any) -> AsyncIterator[dict]:
         stream = await asyncio.to_thread(self._sync.open_stream, messages, **overrides)
-        loop = asyncio.get_running_loop()
-        q: asyncio.Queue = asyncio.Queue()
-        end = object()
-
-        def pump() -> None:
-            try:
-                for chunk in stream:
-                    loop.call_soon_threadsafe(q.put_nowait, chunk)
-                loop.call_soon_threadsafe(q.put_nowait, end)
-            except BaseException as exc:  # delivered to the consumer
-                loop.call_soon_threadsafe(q.put_nowait, exc)
-
-        threading.Thread(target=pump, daemon=True).start()
+        relay = _relay(stream, lambda chunk: chunk)
         try:
-            while True:
-                item = await q.get()
-                if item is end:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            async for chunk in relay:
+                yield chunk
         finally:
-            # aclose(), a break (once the generator is closed) or task cancellation: stop on the agent.
-            stream.cancel()
+            # Closing this generator closes the relay at once, which cancels on the agent.
+            await relay.aclose()
 
     async def count_tokens(self, messages: list) -> int:
         return await asyncio.to_thread(self._sync.count_tokens, messages)
@@ -87,29 +98,13 @@ class AsyncAudioClient:
 
     async def transcribe_streaming(self, audio: Any, **overrides: Any) -> AsyncIterator[dict]:
         stream = await asyncio.to_thread(self._sync.open_stream, audio, **overrides)
-        loop = asyncio.get_running_loop()
-        q: asyncio.Queue = asyncio.Queue()
-        end = object()
-
-        def pump() -> None:
-            try:
-                for event in stream:
-                    loop.call_soon_threadsafe(q.put_nowait, openai_transcript_event(event))
-                loop.call_soon_threadsafe(q.put_nowait, end)
-            except BaseException as exc:  # delivered to the consumer
-                loop.call_soon_threadsafe(q.put_nowait, exc)
-
-        threading.Thread(target=pump, daemon=True).start()
+        relay = _relay(stream, openai_transcript_event)
         try:
-            while True:
-                item = await q.get()
-                if item is end:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            async for event in relay:
+                yield event
         finally:
-            stream.cancel()
+            # Closing this generator closes the relay at once, which cancels on the agent.
+            await relay.aclose()
 
 
 class AsyncModel:
