@@ -175,3 +175,44 @@ t.test('a deployment of the speech model serves the same routes on its data plan
   const srt = await plane.audio.translations.create({ file: await file(), model: 'x', response_format: 'srt' });
   t.match(srt, /^1\n00:00:00,000 --> /);
 });
+
+t.test('a client that disconnects from a streamed transcription stops it; the model keeps serving', async (t) => {
+  // Ten minutes of audio: far from done when its first window's text is out.
+  const form = new FormData();
+  form.append('file', new Blob([writeWav(clip(600, 300, 900, 3, 8000), 8000)], { type: 'audio/wav' }), 'long.wav');
+  form.append('model', MODEL);
+  form.append('language', 'en');
+  form.append('stream', 'true');
+  // Watches the operation the route calls (the agent itself): how its stream ended.
+  let ended: Promise<string> | null = null;
+  const original = svc.agent.transcribeStream.bind(svc.agent);
+  svc.agent.transcribeStream = (req, signal) => {
+    const it = original(req, signal);
+    let finish!: (how: string) => void;
+    ended = new Promise((r) => { finish = r; });
+    return (async function* () {
+      try {
+        for await (const e of it) { yield e; if (e.type === 'done') finish('done'); }
+      } catch (err) {
+        finish((err as { code?: string }).code ?? String(err));
+        throw err;
+      } finally {
+        finish('closed');
+      }
+    })();
+  };
+  t.teardown(() => { svc.agent.transcribeStream = original; });
+  const ac = new AbortController();
+  const res = await fetch(`${svc.url}/v1/audio/transcriptions`, { method: 'POST', body: form, signal: ac.signal });
+  t.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  let seen = '';
+  while (!seen.includes('transcript.text.delta')) seen += new TextDecoder().decode((await reader.read()).value);
+  ac.abort();
+  const row = async () => (await svc.agent.modelInfo()).find((r) => r.id === 'whisper-tiny-hf:1')!;
+  t.ok(await until(async () => (await row()).inFlight === 0, 30_000), 'the worker let the request go');
+  t.equal(await ended, 'cancelled', 'the operation ended cancelled: the disconnect stopped it in its worker');
+  t.equal((await row()).state, 'loaded', 'the sessions survived');
+  const after = await client.audio.transcriptions.create({ file: await file(), model: MODEL });
+  t.equal(after.text, reference.text, 'the next request is answered as before');
+});
