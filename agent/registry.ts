@@ -149,6 +149,7 @@ export class Registry {
       memoryBytes: slot?.runner?.facts.memoryBytes ?? null,
       fused: slot?.runner ? Boolean(slot.runner.facts.fused) : null,
       sessionMemoryBytes: slot?.runner?.facts.sessionMemoryBytes ?? null,
+      kvCache: slot?.runner ? (slot.runner.facts.kvCache ?? 'host') : null,
       variant: slot?.runner?.facts.variant ?? null,
       onnxFile: slot?.runner?.facts.onnxFile ?? null,
       inFlight: slot?.inFlight ?? 0,

@@ -19,6 +19,8 @@ export interface ModelInfo {
   fused: boolean | null;
   /** Of memoryBytes, what the ONNX Runtime session holds (the weights as the runtime keeps them); null when not loaded. */
   sessionMemoryBytes: number | null;
+  /** Where the KV caches live between decode steps (`device` on WebGPU, `host` on the CPU); null when not loaded. */
+  kvCache: 'device' | 'host' | null;
   /** Which `.onnx` variant of the folder is loaded (`fp32`, `q4`, `q4f16`, ...) and its file; null when not loaded. */
   variant: string | null;
   onnxFile: string | null;

@@ -72,6 +72,19 @@ export class BatchCache {
     for (let r = 0; r < this.lengths.length; r++) this.lengths[r] += 1;
   }
 
+  /** Adopts a decode step's outputs held elsewhere (device buffers): every row grew by one. */
+  advanceTo(tensors: ort.Tensor[]): void {
+    this.replace(tensors);
+    this.past += 1;
+    for (let r = 0; r < this.lengths.length; r++) this.lengths[r] += 1;
+  }
+
+  /** The same cache in other tensors (a host copy of device buffers). */
+  replace(tensors: ort.Tensor[]): void {
+    this.tensors = tensors;
+    this.current = -1;
+  }
+
   get size(): number {
     return this.lengths.length;
   }

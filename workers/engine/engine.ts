@@ -11,6 +11,7 @@ import { StepProfile } from './profile.js';
 import { halfToFloat } from './half.js';
 import { type ModelSpec, type Variant, layerName, pickVariant, rankVariants, readModelSpec } from './model-spec.js';
 import { createSession } from './session.js';
+import { DeviceKv, type DeviceKvStats } from './device-kv.js';
 import { Sequence } from './sequence.js';
 import { TextCodec } from './text-codec.js';
 import { fusedOrOriginal } from '../optimize/fused-cache.js';
@@ -43,6 +44,8 @@ export class Engine {
   private readonly pastNames: string[];
   private readonly presentNames: string[];
   private running = false;
+  /** The scheduler loop in progress, for idle(). */
+  private looping: Promise<void> = Promise.resolve();
   private readonly align: CacheAlignment;
   private readonly cacheType: CacheType;
   private readonly halfLogits: boolean;
@@ -52,6 +55,8 @@ export class Engine {
   readonly prefix: PrefixCache | null;
   /** Per-part timings of decode steps, when the engine was created to profile (benchmark only). */
   readonly profile: StepProfile | null;
+  /** The caches' device side on GPU providers (see DeviceKv); null when they live in host memory. */
+  private kv: DeviceKv | null = null;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -87,7 +92,7 @@ export class Engine {
     const spec = readModelSpec(chosen.dir, chosen.fused ? 'genai' : layout);
     const codec = new TextCodec(chosen.dir);
     const beforeSession = process.memoryUsage().rss;
-    const { session, executionProvider, variant, attention } = await openBest(spec, init);
+    const { session, executionProvider, variant, attention, deviceKv } = await openBest(spec, init);
     const sessionMemoryBytes = Math.max(0, process.memoryUsage().rss - beforeSession);
     spec.onnxPath = variant.path;
     const missing = [spec.names.inputIds, spec.names.attentionMask, layerName(spec.names.pastKey, 0)]
@@ -110,14 +115,16 @@ export class Engine {
     const facts: LoadedModelFacts = {
       contextLength: spec.contextLength, vocabSize: spec.vocabSize, numLayers: spec.numLayers,
       executionProvider, layout: spec.layout, memoryBytes: Math.max(0, process.memoryUsage().rss - before), sessionMemoryBytes, fused: chosen.fused,
-      onnxFile: relative(init.modelDir, variant.path).split('\\').join('/'), variant: variant.name, attention, cacheType: pastType,
+      onnxFile: relative(init.modelDir, variant.path).split('\\').join('/'), variant: variant.name, attention, cacheType: pastType, kvCache: deviceKv ? 'device' : 'host',
       templateTakesTools: codec.templateTakesTools, toolTags: codec.toolTags,
     };
     if (chosen.fused) facts.onnxFile = `fused:${relative(chosen.dir, variant.path).split('\\').join('/')}`;
     const engine = new Engine(spec, session, codec, facts, init);
     try {
+      if (deviceKv) engine.kv = await DeviceKv.create(engine.pastNames.length, pastType, executionProvider);
       await engine.verify();
     } catch (err) {
+      await engine.kv?.close().catch(() => {});
       await session.release();
       throw new CrucibleError('model_load_failed', `${spec.onnxPath} cannot run on ${executionProvider}: ${(err as Error).message}`);
     }
@@ -133,7 +140,15 @@ export class Engine {
     const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, 1, this.cacheType);
     const first = await this.run(BigInt64Array.from([bos, bos]), BigInt64Array.from([0n, 1n]), new BigInt64Array(2).fill(1n), 1, 2, empty);
     const past = this.presentNames.map((n) => first[n]);
-    await this.run(BigInt64Array.from([bos]), BigInt64Array.from([2n]), new BigInt64Array(3).fill(1n), 1, 1, past);
+    const second = await this.run(BigInt64Array.from([bos]), BigInt64Array.from([2n]), new BigInt64Array(3).fill(1n), 1, 1, past);
+    // The download path runs too, so a device that cannot bring caches back fails the load.
+    this.kv?.release(past);
+    if (this.kv) await this.kv.toHost(this.presentNames.map((n) => second[n]));
+  }
+
+  /** What the device-resident cache did since load; null when caches live in host memory. */
+  kvStats(): DeviceKvStats | null {
+    return this.kv ? { ...this.kv.stats } : null;
   }
 
   private embedder: Promise<Embedder> | null = null;
@@ -187,7 +202,7 @@ export class Engine {
       if (reuse) seq.prefilled = seq.pos = reuse.length;
       opts.emit({ type: 'start', promptTokens: prompt.length, ...(reuse ? { cachedTokens: reuse.length } : {}) });
       this.prefilling.push(seq);
-      void this.pump();
+      this.pump();
     }));
   }
 
@@ -250,12 +265,21 @@ export class Engine {
   }
 
   /** The scheduler loop: alternates one prefill chunk with one batched decode step. */
-  private async pump(): Promise<void> {
+  private pump(): void {
     if (this.running) return;
     this.running = true;
+    this.looping = this.loop();
+  }
+
+  /** Resolves once the scheduler has nothing left to do (every sequence ended and was cleaned up). */
+  async idle(): Promise<void> {
+    while (this.running) await this.looping;
+  }
+
+  private async loop(): Promise<void> {
     try {
       while (this.prefilling.length > 0 || this.decoding.length > 0) {
-        this.dropCancelled();
+        await this.dropCancelled();
         const room = this.init.maxBatch - this.decoding.length;
         const group = this.prefillGroup(room);
         if (group.length > 1) await this.prefillTogether(group);
@@ -273,14 +297,17 @@ export class Engine {
     }
   }
 
-  private dropCancelled(): void {
+  private async dropCancelled(): Promise<void> {
     const cancelled = CANCELLED;
     for (let i = this.prefilling.length - 1; i >= 0; i--) {
-      if (this.prefilling[i].cancelled) this.prefilling.splice(i, 1)[0].finish(cancelled);
+      if (!this.prefilling[i].cancelled) continue;
+      const seq = this.prefilling.splice(i, 1)[0];
+      this.kv?.release(seq.cache);
+      seq.finish(cancelled);
     }
     if (this.decoding.some((s) => s.cancelled)) {
       for (const s of this.decoding) if (s.cancelled) s.finish(cancelled);
-      this.compact();
+      await this.compact();
     }
   }
 
@@ -293,16 +320,29 @@ export class Engine {
     for (let i = 0; i < n; i++) { ids[i] = BigInt(seq.prompt[start + i]); positions[i] = BigInt(start + i); }
     const mask = new BigInt64Array(total).fill(1n);
     const out = await this.run(ids, positions, mask, 1, n, seq.cache!);
-    seq.cache = this.presentNames.map((name) => out[name]);
+    this.kv?.release(seq.cache);
+    const cache = seq.cache = this.presentNames.map((name) => out[name]);
     seq.prefilled = seq.pos = total;
     if (total < seq.prompt.length) return;
     this.prefilling.shift();
     const logits = this.logitsOf(out, n - 1, n - 1);
     await this.pick(seq, logits.data, logits.at);
-    if (seq.done) return;
-    this.batch.join(seq.cache, seq.pos);
+    if (seq.done) { this.kv?.release(cache); return; }
+    await this.join(cache, seq.pos);
     seq.cache = null;
     this.decoding.push(seq);
+  }
+
+  /**
+   * Adds a block of rows to the batch. With device caches, an empty batch adopts the block as it
+   * is (still on the device); otherwise both sides come to the host to be rearranged.
+   */
+  private async join(block: ort.Tensor[], past: number, lengths?: number[]): Promise<void> {
+    if (this.kv && this.batch.size > 0) {
+      this.batch.replace(await this.kv.toHost(this.batch.tensors));
+      block = await this.kv.toHost(block);
+    }
+    this.batch.join(block, past, lengths);
   }
 
   /**
@@ -346,9 +386,9 @@ export class Engine {
       await this.pick(seq, logits.data, logits.at);
     }
     // Join the whole block, then drop the rows that already finished.
-    this.batch.join(this.presentNames.map((name) => out[name]), width, group.map((s) => s.prompt.length));
+    await this.join(this.presentNames.map((name) => out[name]), width, group.map((s) => s.prompt.length));
     this.decoding.push(...group);
-    if (group.some((s) => s.done)) this.compact();
+    if (group.some((s) => s.done)) await this.compact();
   }
 
   private async decodeStep(): Promise<void> {
@@ -370,7 +410,8 @@ export class Engine {
       mask.fill(1n, from, from + this.batch.lengths[r] + 1);
     }
     if (prof) t = prof.add('inputs', t);
-    const views = this.batch.presentViews();
+    // Device caches come out in new device buffers; host ones are written into reused arrays.
+    const views = this.kv ? undefined : this.batch.presentViews();
     if (prof) t = prof.add('kv', t);
     const running = this.run(ids, positions, mask, b, 1, this.batch.tensors, views);
     // Sequences that need their full grammar mask get it here, on this thread, while ONNX Runtime's
@@ -379,7 +420,14 @@ export class Engine {
     const masks = await Promise.all(this.decoding.map((s) => (s.constraint && (this.needsMask(s) || s.maskedLast) ? s.constraint.mask() : undefined)));
     const out = await running;
     if (prof) t = prof.add('run', t);
-    this.batch.advanceInPlace(views);
+    if (views) {
+      this.batch.advanceInPlace(views);
+    } else {
+      const past = this.batch.tensors;
+      this.batch.advanceTo(this.presentNames.map((n) => out[n]));
+      if (past.every((p) => DeviceKv.onDevice(p))) this.kv!.stats.deviceSteps++;
+      this.kv!.release(past);
+    }
     const vocab = this.spec.vocabSize;
     const logits = this.logitsOf(out, 0, b - 1);
     if (prof) t = prof.add('kv', t);
@@ -389,7 +437,7 @@ export class Engine {
       await this.pick(seq, logits.data, logits.at + r * vocab, masks[r]);
     }
     if (prof) { prof.steps++; prof.tokens += b; t = performance.now(); }
-    if (this.decoding.some((s) => s.done)) this.compact();
+    if (this.decoding.some((s) => s.done)) await this.compact();
     if (prof) prof.add('kv', t);
   }
 
@@ -405,14 +453,19 @@ export class Engine {
   }
 
   /** Removes finished sequences from the batch, keeping their caches for prefix reuse. */
-  private compact(): void {
+  private async compact(): Promise<void> {
     const keep: number[] = [];
+    // Rows are copied on the host (device caches come back first), unless every row leaves unkept.
+    const storing = this.prefix !== null && this.decoding.some((s, r) => s.done && s.ok && this.batch.lengths[r] === s.prompt.length + s.fed.length);
+    const rearranging = this.decoding.some((s) => !s.done);
+    if (this.kv && (storing || rearranging)) this.batch.replace(await this.kv.toHost(this.batch.tensors));
     this.decoding.forEach((s, r) => {
       if (!s.done) { keep.push(r); return; }
       if (this.prefix && s.ok && this.batch.lengths[r] === s.prompt.length + s.fed.length) {
         this.prefix.store([...s.prompt, ...s.fed], this.batch.tensors, r, this.batch.padOf(r), this.batch.past);
       }
     });
+    if (keep.length === 0) this.kv?.release(this.batch.tensors);
     this.batch.keep(keep);
     const alive = keep.map((r) => this.decoding[r]);
     this.decoding.length = 0;
@@ -427,7 +480,12 @@ export class Engine {
     };
     if (this.session.inputNames.includes(n.positionIds)) feeds[n.positionIds] = new ort.Tensor('int64', positions, [b, s]);
     for (let i = 0; i < past.length; i++) feeds[this.pastNames[i]] = past[i];
-    if (!present) return this.session.run(feeds);
+    if (!present) {
+      const kv = this.kv;
+      const out = this.session.run(feeds);
+      // Device outputs are owned from here on; the engine frees each when it drops it.
+      return kv ? out.then((o) => { kv.track(Object.values(o) as ort.Tensor[]); return o; }) : out;
+    }
     const fetches: Record<string, ort.Tensor | null> = { [n.logits]: null };
     for (let i = 0; i < present.length; i++) fetches[this.presentNames[i]] = present[i];
     return this.session.run(feeds, fetches);
@@ -436,6 +494,8 @@ export class Engine {
   /** A failed step ends every sequence in flight with the error; the engine stays usable. */
   private failAll(err: unknown): void {
     const body = (err instanceof CrucibleError ? err : new CrucibleError('internal_error', `inference failed: ${(err as Error).message}`)).toBody();
+    for (const s of this.prefilling) this.kv?.release(s.cache);
+    this.kv?.release(this.batch.tensors);
     for (const s of [...this.prefilling, ...this.decoding]) s.finish({ type: 'error', error: body });
     this.prefilling.length = 0;
     this.decoding.length = 0;
@@ -443,6 +503,7 @@ export class Engine {
   }
 
   async release(): Promise<void> {
+    await this.kv?.close();
     if (this.embedder) await (await this.embedder.catch(() => null))?.release();
     await this.session.release();
   }
@@ -452,16 +513,21 @@ export class Engine {
  * Opens the model's session: the pinned variant, or the folder's variants best first for the
  * provider, moving to the next when one cannot run there.
  */
-async function openBest(spec: ModelSpec, init: WorkerInit): Promise<{ session: ort.InferenceSession; executionProvider: string; variant: Variant; attention: 'gqa' | 'masked' }> {
+async function openBest(spec: ModelSpec, init: WorkerInit): Promise<{ session: ort.InferenceSession; executionProvider: string; variant: Variant; attention: 'gqa' | 'masked'; deviceKv: boolean }> {
   const device = init.executionProvider === 'cpu' || init.executionProvider === 'auto' ? 'cpu' : 'gpu';
+  // onnxruntime-node hands out device buffers for WebGPU outputs only.
+  const deviceKv = init.executionProvider === 'webgpu' && init.deviceKv !== false;
+  const presents: string[] = [];
+  for (let i = 0; i < spec.numLayers; i++) presents.push(layerName(spec.names.presentKey, i), layerName(spec.names.presentValue, i));
+  const extra = deviceKv ? { preferredOutputLocation: DeviceKv.outputs(presents) } : {};
   const candidates = init.variant ? [pickVariant(spec.variants, init.variant)] : rankVariants(spec.variants, device);
   const failures: string[] = [];
   for (const variant of candidates) {
     const graph = readGraphFacts(variant.path);
     checkExternalData(variant.path, graph);
     try {
-      const { session, executionProvider } = await createSession(variant.path, init.executionProvider, init.intraOpThreads);
-      return { session, executionProvider, variant, attention: graph.attention };
+      const { session, executionProvider } = await createSession(variant.path, init.executionProvider, init.intraOpThreads, extra);
+      return { session, executionProvider, variant, attention: graph.attention, deviceKv };
     } catch (err) {
       if (candidates.length === 1) throw err;
       failures.push(`${variant.name}: ${(err as Error).message}`);
