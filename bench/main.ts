@@ -7,6 +7,7 @@
  *   (i) llama.cpp on the same weights as F32 GGUF     (j) llama.cpp, 8 parallel sequences (bench/llamacpp.ts)
  *       (`crucible model optimize --int4`: MatMulNBits block 32, accuracy level 4)
  * Greedy, exactly N new tokens each; medians over --runs runs after a warm-up; ratios to (a).
+ * `--ep webgpu` measures instead each model on the WebGPU provider next to the CPU (bench/webgpu.ts).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
@@ -21,6 +22,7 @@ import { loadFloor, profileEngine } from './floor.js';
 import { loadEngine, startAgent } from './crucible.js';
 import { type LlamaCppFigures, benchLlamaCpp, llamaCppRows } from './llamacpp.js';
 import { loadPeer } from './peer.js';
+import { type WebGpuResult, adapterOf, benchWebGpu, webGpuTable } from './webgpu.js';
 import { type Figure, repeat, summarise } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     tokens: { type: 'string', default: '200' },
     profile: { type: 'boolean', default: false },
+    ep: { type: 'string', default: 'cpu' },
   },
 });
 const runs = Number(values.runs);
@@ -188,13 +191,28 @@ function table(results: ModelResult[]): string {
   return lines.join('\n');
 }
 
-const results: ModelResult[] = [];
-for (const dir of values.models!.split(',')) results.push(await benchModel(resolve(dir)));
 const machine = `${hostname()}: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const date = new Date().toISOString();
-const out = table(results);
-console.log(`Crucible benchmark, ${date}\n${machine}${out}`);
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const json = JSON.stringify({ date, machine, tokens, runs, results }, null, 2);
-writeFileSync(join(ROOT, 'bench', 'results', `${date.slice(0, 19).replace(/:/g, '-')}.json`), json);
-writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), json);
+const stamp = date.slice(0, 19).replace(/:/g, '-');
+if (values.ep === 'webgpu') {
+  const adapter = await adapterOf();
+  const results: WebGpuResult[] = [];
+  for (const dir of values.models!.split(',')) {
+    const d = resolve(dir);
+    results.push(await benchWebGpu(d, threadsFor(onnxBytes(d), { threads: 0, replicas: 1 }), PROMPTS, tokens, runs));
+  }
+  console.log(`Crucible WebGPU benchmark, ${date}\n${machine}${webGpuTable(results, adapter, tokens, runs)}`);
+  const json = JSON.stringify({ date, machine, ep: 'webgpu', adapter, tokens, runs, results }, null, 2);
+  writeFileSync(join(ROOT, 'bench', 'results', `webgpu-${stamp}.json`), json);
+  writeFileSync(join(ROOT, 'bench', 'results', 'webgpu-latest.json'), json);
+} else if (values.ep !== 'cpu') {
+  throw new Error(`--ep ${values.ep}: the benchmark measures cpu (default) or webgpu`);
+} else {
+  const results: ModelResult[] = [];
+  for (const dir of values.models!.split(',')) results.push(await benchModel(resolve(dir)));
+  console.log(`Crucible benchmark, ${date}\n${machine}${table(results)}`);
+  const json = JSON.stringify({ date, machine, tokens, runs, results }, null, 2);
+  writeFileSync(join(ROOT, 'bench', 'results', `${stamp}.json`), json);
+  writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), json);
+}
