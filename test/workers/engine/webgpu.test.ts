@@ -76,4 +76,7 @@ t.test('a CPU model and a WebGPU model answer at the same time', { skip: !usable
   const ps = (await (await fetch(`${svc.url}/openai/ps`)).json()) as any[];
   t.match(ps.find((m) => m.id === 'stories260k-generic-cpu:1'), { state: 'loaded', executionProvider: 'webgpu', kvCache: 'device' });
   t.match(ps.find((m) => m.id === 'tales-cpu:1'), { state: 'loaded', executionProvider: 'cpu', kvCache: 'host' });
+  const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+  t.match(metrics, /crucible_model_execution_provider\{model="stories260k-generic-cpu:1",execution_provider="webgpu",kv_cache="device"\} 1/);
+  t.match(metrics, /crucible_model_execution_provider\{model="tales-cpu:1",execution_provider="cpu",kv_cache="host"\} 1/);
 });
