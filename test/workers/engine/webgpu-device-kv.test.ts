@@ -10,14 +10,15 @@ process.env.VK_ICD_FILENAMES ??= SWIFTSHADER;
 const usable = existsSync(SWIFTSHADER) || process.env.VK_ICD_FILENAMES !== SWIFTSHADER;
 
 const greedy: SamplingParams = { temperature: 0, topP: 1, topK: 0, presencePenalty: 0, frequencyPenalty: 0, maxTokens: 12, stop: [], ignoreEos: true };
-const make = (ep: string, deviceKv?: boolean) => Engine.create({ modelDir: STORIES, executionProvider: ep, intraOpThreads: 1, maxBatch: 8, prefillChunk: 64, deviceKv });
+const make = (ep: string, deviceKv?: boolean, prefillChunk = 64) => Engine.create({ modelDir: STORIES, executionProvider: ep, intraOpThreads: 1, maxBatch: 8, prefillChunk, deviceKv });
 
-interface Stream { text: string; error: string; deltas: number; done: Promise<void> }
+interface Stream { text: string; error: string; deltas: number; cached: number; done: Promise<void> }
 function start(e: Engine, content: string, maxTokens: number, opts: { cancel?: SharedArrayBuffer; onDelta?: (n: number) => void } = {}): Stream {
-  const s: Stream = { text: '', error: '', deltas: 0, done: Promise.resolve() };
+  const s: Stream = { text: '', error: '', deltas: 0, cached: 0, done: Promise.resolve() };
   s.done = e.generate({
     messages: [{ role: 'user', content }], sampling: { ...greedy, maxTokens }, cancel: opts.cancel ?? new SharedArrayBuffer(4),
     emit: (ev) => {
+      if (ev.type === 'start') s.cached = ev.cachedTokens ?? 0;
       if (ev.type === 'delta') { s.text += ev.text; opts.onDelta?.(++s.deltas); }
       if (ev.type === 'error') s.error = ev.error.code;
     },
@@ -98,4 +99,30 @@ t.test('deviceKv: false keeps the caches in host memory and gives the same text'
   t.equal(after.deviceSteps - before.deviceSteps, 7, 'every decode step stayed on the device');
   t.ok(after.downloads - before.downloads <= 1, 'no download while the batch is unchanged');
   await Promise.all([host.release(), device.release()]);
+});
+
+t.test('caches on the device through chunked prefill and prefix reuse give the CPU\'s text', { skip: !usable && 'no Vulkan (SwiftShader) here' }, async (t) => {
+  // Prompts prefilled 4 tokens at a time, each chunk's cache fed back on the device; the second
+  // request starts with the first one's whole conversation, so it reuses that cache.
+  const first = 'Once upon a time there was a little girl named Lily who loved';
+  const flow = async (e: Engine) => {
+    const a = start(e, first, 6);
+    // Once the engine has stored a's cache (on the device path that waits for its download).
+    await a.done;
+    await e.idle();
+    const b = start(e, `${first} flowers and the sun`, 6);
+    await b.done;
+    await e.idle();
+    return [a, b];
+  };
+  const cpu = await make('cpu', undefined, 4);
+  const expected = await flow(cpu);
+  await cpu.release();
+  const gpu = await make('webgpu', true, 4);
+  const got = await flow(gpu);
+  t.same(got.map((s) => s.text), expected.map((s) => s.text), 'the same text on both providers');
+  t.ok(got[1].cached > 0, `the second request reused ${got[1].cached} cached prompt tokens`);
+  t.equal(got[1].cached, expected[1].cached, 'as many as on the CPU');
+  t.equal(gpu.kvStats()!.liveTensors, 0);
+  await gpu.release();
 });
