@@ -334,15 +334,13 @@ export class Engine {
   }
 
   /**
-   * Adds a block of rows to the batch. With device caches, an empty batch adopts the block as it
-   * is (still on the device); otherwise both sides come to the host to be rearranged.
+   * Adds a block of rows to the batch. With device caches an empty batch adopts the block as it
+   * is, and a running one is padded and stacked with it on the device.
    */
-  private async join(block: ort.Tensor[], past: number, lengths?: number[]): Promise<void> {
-    if (this.kv && this.batch.size > 0) {
-      this.batch.replace(await this.kv.toHost(this.batch.tensors));
-      block = await this.kv.toHost(block);
-    }
-    this.batch.join(block, past, lengths);
+  private async join(block: ort.Tensor[], past: number, lengths: number[] = [past]): Promise<void> {
+    if (!this.kv || this.batch.size === 0) return this.batch.join(block, past, lengths);
+    const plan = this.batch.joinPlan(past);
+    this.batch.adoptJoin(await this.kv.join(this.batch.tensors, block, plan.padBatch, plan.padBlock), plan.width, lengths);
   }
 
   /**
@@ -455,16 +453,23 @@ export class Engine {
   /** Removes finished sequences from the batch, keeping their caches for prefix reuse. */
   private async compact(): Promise<void> {
     const keep: number[] = [];
-    // Rows are copied on the host (device caches come back first), unless every row leaves unkept.
-    const storing = this.prefix !== null && this.decoding.some((s, r) => s.done && s.ok && this.batch.lengths[r] === s.prompt.length + s.fed.length);
-    const rearranging = this.decoding.some((s) => !s.done);
-    if (this.kv && (storing || rearranging)) this.batch.replace(await this.kv.toHost(this.batch.tensors));
-    this.decoding.forEach((s, r) => {
-      if (!s.done) { keep.push(r); return; }
-      if (this.prefix && s.ok && this.batch.lengths[r] === s.prompt.length + s.fed.length) {
-        this.prefix.store([...s.prompt, ...s.fed], this.batch.tensors, r, this.batch.padOf(r), this.batch.past);
+    for (const [r, s] of this.decoding.entries()) {
+      if (!s.done) { keep.push(r); continue; }
+      if (!this.prefix || !s.ok || this.batch.lengths[r] !== s.prompt.length + s.fed.length) continue;
+      const tokens = [...s.prompt, ...s.fed];
+      if (!this.kv) {
+        this.prefix.store(tokens, this.batch.tensors, r, this.batch.padOf(r), this.batch.past);
+        continue;
       }
-    });
+      // Only this row's valid positions come to the host.
+      const from = this.batch.padOf(r);
+      const row = await this.kv.toHost(await this.kv.keep(this.batch.tensors, [r], from, from + this.batch.lengths[r], true));
+      this.prefix.store(tokens, row, 0, 0, this.batch.lengths[r]);
+    }
+    if (this.kv && keep.length > 0 && keep.length < this.batch.size) {
+      const plan = this.batch.keepPlan(keep);
+      this.batch.adoptKeep(await this.kv.keep(this.batch.tensors, keep, plan.start, plan.end), keep, plan);
+    }
     if (keep.length === 0) this.kv?.release(this.batch.tensors);
     this.batch.keep(keep);
     const alive = keep.map((r) => this.decoding[r]);
