@@ -141,9 +141,15 @@ export class Engine {
     const first = await this.run(BigInt64Array.from([bos, bos]), BigInt64Array.from([0n, 1n]), new BigInt64Array(2).fill(1n), 1, 2, empty);
     const past = this.presentNames.map((n) => first[n]);
     const second = await this.run(BigInt64Array.from([bos]), BigInt64Array.from([2n]), new BigInt64Array(3).fill(1n), 1, 1, past);
-    // The download path runs too, so a device that cannot bring caches back fails the load.
+    // The device-side join, trim and download run too, so a device that cannot do them fails the load.
     this.kv?.release(past);
-    if (this.kv) await this.kv.toHost(this.presentNames.map((n) => second[n]));
+    if (this.kv) {
+      const pad = this.align === 'left' ? [0, 0, 3, 0, 0, 0, 0, 0] : [0, 0, 0, 0, 0, 0, 3, 0];
+      const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, 1, this.cacheType);
+      const joined = await this.kv.join(this.presentNames.map((n) => second[n]), empty, [0, 0, 0, 0, 0, 0, 0, 0], pad);
+      await this.kv.toHost(await this.kv.keep(joined, [1], 0, 3));
+      Object.assign(this.kv.stats, { downloads: 0, deviceRearranges: 0, deviceSteps: 0 });
+    }
   }
 
   /** What the device-resident cache did since load; null when caches live in host memory. */
