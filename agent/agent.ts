@@ -8,6 +8,8 @@ import type { Completion, CompletionChunk, CompletionRequest, LegacyLogprobs } f
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
 import type { PromptInput } from '../protocol/worker-messages.js';
 import { type EmbeddingRequest, type EmbeddingResponse, toBase64 } from '../protocol/embeddings.js';
+import type { Transcript, TranscriptEvent, TranscriptionRequest } from '../protocol/audio.js';
+import { SpeechOps } from './speech.js';
 import { normalize } from '../workers/engine/embedder.js';
 import type { TokenLogprob } from '../protocol/grammar.js';
 import { type ToolPlan, planTools } from './tool-plan.js';
@@ -18,7 +20,7 @@ import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from '../protocol/catalog.js';
 import type { ModelMetadata, PredictRequest, PredictResponse } from '../protocol/predict.js';
 import type { CacheOps } from './cache-ops.js';
-import type { ChatRunner } from './model-runner.js';
+import type { ChatRunner, Runner } from './model-runner.js';
 import type { WorkerEvent } from '../protocol/worker-messages.js';
 import type { Lease } from './registry.js';
 import type { DeviceProbe } from './devices.js';
@@ -75,7 +77,9 @@ const promptMessages = (prompt: string): PromptInput => ({ text: prompt });
 
 function chatRunner(lease: Lease): ChatRunner {
   if (lease.runner.kind !== 'chat') {
-    throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a ${lease.entry.task} model; use /v1/predict`, 'model');
+    const what = lease.runner.kind === 'embeddings' ? 'an embedding model; use /v1/embeddings'
+      : `a ${lease.entry.task} model; use ${lease.runner.kind === 'speech' ? '/v1/audio/transcriptions' : '/v1/predict'}`;
+    throw new CrucibleError('invalid_request', `'${lease.entry.id}' is ${what}`, 'model');
   }
   return lease.runner;
 }
@@ -84,6 +88,7 @@ function chatRunner(lease: Lease): ChatRunner {
 export class Agent implements CrucibleApi {
   private readonly shutdown = new AbortController();
   private readonly responsesApi: Responses | null;
+  private readonly speech: SpeechOps;
 
   constructor(
     private readonly registry: Registry,
@@ -93,6 +98,16 @@ export class Agent implements CrucibleApi {
     private readonly opts: AgentOptions,
   ) {
     this.responsesApi = opts.responses ? new Responses((r, s) => this.chatStream(r, s), opts.responses, opts.log) : null;
+    this.speech = new SpeechOps({ acquire: (name, ctl) => this.acquire(name, ctl), log: opts.log, requestTimeoutMs: opts.requestTimeoutMs, shutdown: this.shutdown.signal });
+  }
+
+  /** Speech to text (agent/speech.ts): the upload goes to the model's worker, which decodes and transcribes it. */
+  transcribe(req: TranscriptionRequest, signal?: AbortSignal): Promise<Transcript> {
+    return this.speech.transcribe(req, signal);
+  }
+
+  transcribeStream(req: TranscriptionRequest, signal?: AbortSignal): AsyncIterable<TranscriptEvent> {
+    return this.speech.transcribeStream(req, signal);
   }
 
   /** The Responses API, built on chatStream: it generates nothing itself. */
@@ -101,32 +116,32 @@ export class Agent implements CrucibleApi {
     return this.responsesApi;
   }
 
-  createResponse(req: ResponseRequest, signal?: AbortSignal): Promise<ResponseObject> {
-    return this.responses.create(req, signal);
+  createResponse(req: ResponseRequest, signal?: AbortSignal, owner?: string): Promise<ResponseObject> {
+    return this.responses.create(req, signal, owner);
   }
 
-  createResponseStream(req: ResponseRequest, signal?: AbortSignal): AsyncIterable<ResponseStreamEvent> {
-    return this.responses.createStream(req, signal);
+  createResponseStream(req: ResponseRequest, signal?: AbortSignal, owner?: string): AsyncIterable<ResponseStreamEvent> {
+    return this.responses.createStream(req, signal, owner);
   }
 
-  getResponse(id: string): Promise<ResponseObject> {
-    return this.responses.get(id);
+  getResponse(id: string, owner?: string): Promise<ResponseObject> {
+    return this.responses.get(id, owner);
   }
 
-  streamResponse(q: FollowQuery): AsyncIterable<ResponseStreamEvent> {
-    return this.responses.stream(q);
+  streamResponse(q: FollowQuery, owner?: string): AsyncIterable<ResponseStreamEvent> {
+    return this.responses.stream(q, owner);
   }
 
-  deleteResponse(id: string): Promise<DeletedResponse> {
-    return this.responses.delete(id);
+  deleteResponse(id: string, owner?: string): Promise<DeletedResponse> {
+    return this.responses.delete(id, owner);
   }
 
-  cancelResponse(id: string): Promise<ResponseObject> {
-    return this.responses.cancel(id);
+  cancelResponse(id: string, owner?: string): Promise<ResponseObject> {
+    return this.responses.cancel(id, owner);
   }
 
-  listInputItems(q: InputItemsQuery): Promise<InputItemList> {
-    return this.responses.inputItems(q);
+  listInputItems(q: InputItemsQuery, owner?: string): Promise<InputItemList> {
+    return this.responses.inputItems(q, owner);
   }
 
   /** Ends every request in flight with `shutting_down`; new ones are refused. */
@@ -245,15 +260,24 @@ export class Agent implements CrucibleApi {
     return { models };
   }
 
-  /** Sentence vectors from a generative model's final hidden states (`POST /v1/embeddings`). */
+  /** Sentence vectors from an embedding model, or from a generative model's final hidden states (`POST /v1/embeddings`). */
   async embeddings(req: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResponse> {
-    const { lease, ctl } = await this.open(req.model, signal);
+    const { lease, ctl } = await this.open(req.model, signal, ['chat', 'embeddings']);
     try {
       const settings = lease.entry.settings;
       if (req.dimensions !== undefined && !settings.matryoshka) {
         throw new CrucibleError('unsupported_parameter', `'${lease.entry.id}' does not declare truncatable vectors ("matryoshka": true in its crucible.json); leave out 'dimensions'`, 'dimensions');
       }
-      const { vectors, tokens } = await chatRunner(lease).embed(req.inputs, settings.pooling ?? 'last');
+      const runner = lease.runner;
+      if (runner.kind === 'chat' && settings.pooling === 'cls') {
+        throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a decoder: its crucible.json "pooling" must be last or mean, not cls`, 'model');
+      }
+      const { vectors, tokens } = runner.kind === 'embeddings'
+        ? await runner.embed(req.inputs).catch((err) => {
+          if (err instanceof CrucibleError && err.code === 'worker_crashed') lease.fail(err.message);
+          throw err;
+        })
+        : await chatRunner(lease).embed(req.inputs, settings.pooling === 'mean' ? 'mean' : 'last');
       const data = vectors.map((v, index) => {
         const out = req.dimensions !== undefined && req.dimensions < v.length ? normalize(v.slice(0, req.dimensions)) : v;
         return { object: 'embedding' as const, index, embedding: req.encodingFormat === 'base64' ? toBase64(out) : Array.from(out) };
@@ -430,13 +454,13 @@ export class Agent implements CrucibleApi {
   }
 
   /** A lease on a generative model under one request's control (caller, timeout, shutdown). */
-  private async open(name: string, signal?: AbortSignal) {
+  private async open(name: string, signal?: AbortSignal, accept: Runner['kind'][] = ['chat']) {
     const ctl = new RequestControl(signal, this.opts.requestTimeoutMs, this.shutdown.signal);
     const t0 = performance.now();
     try {
       const lease = await this.acquire(name, ctl);
       try {
-        chatRunner(lease);
+        if (!accept.includes(lease.runner.kind)) chatRunner(lease);
       } catch (err) {
         lease.release();
         throw err;
@@ -578,7 +602,8 @@ export class Agent implements CrucibleApi {
       const lease = await this.acquire(req.model ?? this.opts.defaultPredictModel, ctl);
       try {
         if (lease.runner.kind !== 'predict') {
-          throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a chat model; use /v1/chat/completions`, 'model');
+          const use = lease.entry.task === 'embeddings' ? '/v1/embeddings' : lease.runner.kind === 'speech' ? '/v1/audio/transcriptions' : '/v1/chat/completions';
+          throw new CrucibleError('invalid_request', `'${lease.entry.id}' is a ${lease.entry.task} model; use ${use}`, 'model');
         }
         const predictions = await lease.runner.predict(req.items).catch((err) => {
           if (err instanceof CrucibleError && err.code === 'worker_crashed') lease.fail(err.message);
@@ -599,7 +624,7 @@ export class Agent implements CrucibleApi {
     const lease = await this.acquire(name ?? this.opts.defaultPredictModel);
     try {
       if (lease.runner.kind !== 'predict') {
-        return { name: lease.entry.id, task: 'chat', sessions: [] };
+        return { name: lease.entry.id, task: lease.entry.task, sessions: [] };
       }
       return { ...lease.runner.metadata, name: lease.entry.id };
     } finally {

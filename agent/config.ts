@@ -39,6 +39,7 @@ export const OPTIONS = {
   predictModel: { flag: 'predict-model', env: 'CRUCIBLE_PREDICT_MODEL', type: 'string', default: 'pp-ocrv4', help: 'Predictive model POST /v1/predict uses when the body names none' },
   maxImagePixels: { flag: 'max-image-pixels', env: 'CRUCIBLE_MAX_IMAGE_PIXELS', type: 'int', default: 25_000_000, help: 'Largest image (width x height) /v1/predict decodes' },
   maxImageBytes: { flag: 'max-image-bytes', env: 'CRUCIBLE_MAX_IMAGE_BYTES', type: 'int', default: 16 * 1024 * 1024, help: 'Largest encoded image per /v1/predict item' },
+  maxAudioBytes: { flag: 'max-audio-bytes', env: 'CRUCIBLE_MAX_AUDIO_BYTES', type: 'int', default: 25 * 1024 * 1024, help: 'Largest audio file /v1/audio/transcriptions and /v1/audio/translations take; larger ones get 413' },
   responsesMaxAge: { flag: 'responses-max-age', env: 'CRUCIBLE_RESPONSES_MAX_AGE', type: 'int', default: 30 * 24 * 3600, help: 'Seconds a stored response (/v1/responses) is kept' },
   responsesMaxBytes: { flag: 'responses-max-bytes', env: 'CRUCIBLE_RESPONSES_MAX_BYTES', type: 'int', default: 256 * 1024 * 1024, help: 'Total size of stored responses; past it the oldest are removed' },
   logLevel: { flag: 'log-level', env: 'CRUCIBLE_LOG_LEVEL', type: 'string', default: 'info', help: 'debug, info, warn or error' },

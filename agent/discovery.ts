@@ -4,6 +4,8 @@ import type { ExternalModel } from '../protocol/catalog.js';
 import { pickVariant, providerName } from './resolve.js';
 import { detectLayout } from '../workers/engine/model-spec.js';
 import { manifestFiles, readPredictiveManifest } from '../workers/predict/manifest.js';
+import { detectEmbeddingModel } from '../workers/embeddings/spec.js';
+import { detectWhisper } from '../workers/speech/whisper-config.js';
 
 /** A model folder found in the cache. */
 export interface ModelEntry {
@@ -16,8 +18,8 @@ export interface ModelEntry {
   /** Bytes of the ONNX weights, to size thread pools. */
   bytes: number;
   settings: ModelSettings;
-  /** `chat` for generative models, else the predictive task its manifest declares. */
-  task: 'chat' | 'ocr' | 'image-classification';
+  /** `chat` for generative models, `embeddings` for embedding models (agent/embedding-runner.ts), the predictive task its manifest declares, or speech to text (Whisper). */
+  task: 'chat' | 'ocr' | 'image-classification' | 'embeddings' | 'automatic-speech-recognition';
   /** Set for a registered external model: requests are proxied to it. */
   external?: ExternalModel;
   /** The execution provider the variant was built for (its catalog runtime), `cpu` when it names none. */
@@ -54,8 +56,8 @@ export interface ModelSettings {
   fuse?: boolean;
   /** Which of several `.onnx` files in the folder to load (`q4` picks `model_q4.onnx`). */
   variant?: string;
-  /** How /v1/embeddings pools hidden states (`last`, as Foundry and llama-server do, or `mean`). */
-  pooling?: 'last' | 'mean';
+  /** How /v1/embeddings pools hidden states (`last`, as Foundry and llama-server do, or `mean`; `cls` for encoders). */
+  pooling?: 'last' | 'mean' | 'cls';
   /** The model's vectors may be truncated (Matryoshka training): `dimensions` is honoured. */
   matryoshka?: boolean;
   /** Requests that may wait for this model; unset follows --max-queue (a deployment's own limit). */
@@ -114,13 +116,16 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
         continue;
       }
       const predictive = readPredictiveManifest(path);
-      if (predictive || detectLayout(path) !== null) {
+      // A Whisper folder also holds genai_config.json or config.json: it is told apart first.
+      const speech = predictive ? null : detectWhisper(path);
+      const embedding = predictive || speech ? null : detectEmbeddingModel(path);
+      if (predictive || speech || embedding || detectLayout(path) !== null) {
         const m = readManifest(path);
         const folder = relative(root, path).split('\\').join('/');
         found.push({
           id: m.id ?? m.name ?? name, alias: m.alias ?? null, folder, path,
           bytes: predictive ? predictiveBytes(path, predictive) : onnxBytes(path),
-          task: predictive ? predictive.task : 'chat',
+          task: predictive ? predictive.task : speech ? 'automatic-speech-recognition' : embedding ? 'embeddings' : 'chat',
           provider: providerName(typeof m.runtime?.executionProvider === 'string' ? m.runtime.executionProvider : 'cpu'),
           ...(typeof m.runtime?.deviceType === 'string' ? { deviceType: m.runtime.deviceType } : {}),
           cached: true,
@@ -128,7 +133,7 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
             maxBatch: positive(m.maxBatch), replicas: positive(m.replicas), threads: positive(m.threads),
             ...(m.fuse === false ? { fuse: false } : {}),
             ...(typeof m.variant === 'string' && m.variant ? { variant: m.variant } : {}),
-            ...(m.pooling === 'mean' || m.pooling === 'last' ? { pooling: m.pooling } : {}),
+            ...(m.pooling === 'mean' || m.pooling === 'last' || m.pooling === 'cls' ? { pooling: m.pooling } : {}),
             ...(m.matryoshka === true ? { matryoshka: true } : {}),
           },
         });

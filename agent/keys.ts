@@ -65,6 +65,9 @@ export class KeyStore {
   private checkedAt = 0;
   private readonly staticKeys: Buffer[];
 
+  /** Called when a changed keys file is picked up (a rotation from `crucible service keys rotate`): for the audit log. */
+  onReload?: () => void;
+
   constructor(private readonly file: string | null, staticKeys: string[]) {
     this.staticKeys = staticKeys.filter((k) => k.length > 0).map(digest);
     if (file) this.load(true);
@@ -85,6 +88,7 @@ export class KeyStore {
       const pair = readOrCreateKeys(this.file);
       this.fileKeys = [pair.primaryKey.value, pair.secondaryKey.value].map(digest);
       this.mtime = statSync(this.file).mtimeMs;
+      if (!force) this.onReload?.();
     } catch {
       // Keep the keys we had: a half-written file must not lock everyone out.
     }

@@ -4,7 +4,8 @@ import { Piscina } from 'piscina';
 import type { ChatMessage, SamplingParams } from '../protocol/chat.js';
 import { CrucibleError, fromErrorBody } from '../protocol/errors.js';
 import type { ClassPrediction, ImageType, ModelMetadata, OcrPrediction } from '../protocol/predict.js';
-import type { LoadedModelFacts, PromptInput, WorkerEvent, WorkerInit, WorkerResult, WorkerTask } from '../protocol/worker-messages.js';
+import type { LoadedModelFacts, PromptInput, SpeechJob, WorkerEvent, WorkerInit, WorkerResult, WorkerTask, WorkerTranscript } from '../protocol/worker-messages.js';
+import type { TranscriptSegment } from '../protocol/audio.js';
 
 /** A loaded generative model: local workers, or an external server behind the same calls. */
 export interface ChatRunner {
@@ -26,8 +27,26 @@ export interface PredictRunner {
   close(): Promise<void>;
 }
 
+/** A loaded embedding model (encoder export, or a decoder exported for embeddings). */
+export interface EmbeddingRunner {
+  readonly kind: 'embeddings';
+  readonly facts: LoadedModelFacts;
+  /** Sentence vectors of the inputs, pooled as the model's folder says, and the tokens read. */
+  embed(inputs: (string | number[])[]): Promise<{ vectors: Float32Array[]; tokens: number }>;
+  close(): Promise<void>;
+}
+
+/** A loaded speech-to-text model (Whisper); see agent/speech-runner.ts. */
+export interface SpeechRunner {
+  readonly kind: 'speech';
+  readonly facts: LoadedModelFacts;
+  /** Transcribes one upload; `onSegments` gets each window's segments as they are decoded. */
+  transcribe(job: SpeechJob, onSegments?: (segments: TranscriptSegment[]) => void, signal?: AbortSignal): Promise<WorkerTranscript>;
+  close(): Promise<void>;
+}
+
 /** What the registry holds for a loaded model. */
-export type Runner = ChatRunner | PredictRunner;
+export type Runner = ChatRunner | PredictRunner | EmbeddingRunner | SpeechRunner;
 
 export interface RunnerOptions extends WorkerInit {
   replicas: number;

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION, SERVICE_VERSION } from '../protocol/version.js';
+import { CrucibleError, ERROR_CODES } from '../protocol/errors.js';
 import { createHttpApp } from '../transports/http/app.js';
 import { startPipeServer } from '../transports/pipe/server.js';
 import { Agent } from './agent.js';
@@ -13,6 +15,7 @@ import { type Config, listOf, threadsFor } from './config.js';
 import type { ModelEntry } from './discovery.js';
 import { DeviceProbe } from './devices.js';
 import type { ControlPlane } from './deployments/control-plane.js';
+import type { ControlPlaneApi } from '../protocol/control-plane.js';
 import { createControlPlane, truthy } from './deployments/index.js';
 import { Downloader } from './downloads/downloader.js';
 import { ProxyRunner } from './external/proxy-runner.js';
@@ -21,6 +24,7 @@ import { ResponseStore } from './responses/store.js';
 import { BUNDLED_MODELS, defaultPipeName, lockHome, prepareHome, removeServiceFile, responsesDbPath, writeServiceFile } from './home.js';
 import { KeyStore, readOrCreateKeys } from './keys.js';
 import { AuditLog, isManagement } from './identity/audit.js';
+import { PIPE_MANAGEMENT } from './identity/actions.js';
 import { AccessKeys } from './identity/access-keys.js';
 import { Identity } from './identity/identity.js';
 import type { OidcVerifier } from './identity/oidc.js';
@@ -28,6 +32,8 @@ import { type Logger, createLogger } from './log.js';
 import { Metrics } from './metrics.js';
 import { PiscinaRunner, type Runner } from './model-runner.js';
 import { PiscinaPredictRunner } from './predict-runner.js';
+import { PiscinaEmbeddingRunner } from './embedding-runner.js';
+import { PiscinaSpeechRunner } from './speech-runner.js';
 import { Registry } from './registry.js';
 
 export interface RunningService {
@@ -108,7 +114,7 @@ function settingsFor(entry: ModelEntry, config: Config) {
 }
 
 /** The OpenID Connect verifier the flags ask for, or none. */
-async function oidcOf(config: Config): Promise<OidcVerifier | undefined> {
+async function oidcOf(config: Config, onAssignmentsReload: () => void): Promise<OidcVerifier | undefined> {
   if (!config.oidcIssuer) return undefined;
   const { OidcVerifier, parseRoleMap } = await import('./identity/oidc.js');
   const audiences = listOf(config.oidcAudience);
@@ -121,6 +127,7 @@ async function oidcOf(config: Config): Promise<OidcVerifier | undefined> {
     jwksCooldownSec: config.oidcJwksCooldown,
     roleMap: parseRoleMap(config.oidcRoleMap),
     assignmentsFile: config.roleAssignmentsFile || undefined,
+    onAssignmentsReload,
   });
 }
 
@@ -130,9 +137,21 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
   if (config.apiKeysFile) readOrCreateKeys(config.apiKeysFile);
   const keys = new KeyStore(config.apiKeysFile || null, staticKeys);
   const accessKeys = new AccessKeys(join(config.home, 'access-keys.json'));
-  const identity = new Identity({ keys, oidc: await oidcOf(config), accessKeys, failureLimit: config.authFailureLimit });
+  // Deployments' data planes ask the control plane (created below) about their own keys.
+  let control: ControlPlaneApi | undefined;
+  const identity = new Identity({
+    keys, oidc: await oidcOf(config, () => reloaded('role-assignments', config.roleAssignmentsFile)), accessKeys, failureLimit: config.authFailureLimit,
+    deployments: {
+      access: (ns, name, key) => (control ? control.deploymentAccess(ns, name, key) : Promise.reject(new CrucibleError('not_found', 'no control plane'))),
+    },
+  });
   // No audit file in the single-user default (nothing configured): only with authentication.
   const audit = identity.enabled ? new AuditLog(join(config.home, 'audit.log')) : undefined;
+  /** A configuration file the running agent picked up again: one audit record (no request, no secret). */
+  function reloaded(what: string, file: string): void {
+    audit?.write({ requestId: randomUUID(), actor: { kind: 'local', id: what }, action: 'keys/write', resource: `reload ${file}`, outcome: 'allowed', status: 200 });
+  }
+  keys.onReload = () => reloaded('api-keys-file', config.apiKeysFile);
   if (!LOOPBACK.has(config.host) && !identity.enabled) {
     throw new Error(`refusing to listen on ${config.host} without API keys: set --api-keys-file, CRUCIBLE_API_KEYS or --oidc-issuer, or keep the default 127.0.0.1`);
   }
@@ -161,7 +180,10 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
       const { maxBatch, replicas, threads } = settingsFor(entry, config);
       let runner: Runner;
       try {
-        runner = entry.external ? new ProxyRunner(entry.external) : entry.task !== 'chat'
+        runner = entry.external ? new ProxyRunner(entry.external)
+          : entry.task === 'embeddings' ? await PiscinaEmbeddingRunner.start({ modelDir: entry.path, intraOpThreads: threads, pooling: entry.settings.pooling }, replicas)
+          : entry.task === 'automatic-speech-recognition' ? await PiscinaSpeechRunner.start({ modelDir: entry.path, intraOpThreads: threads }, replicas)
+          : entry.task !== 'chat'
           ? await PiscinaPredictRunner.start({ modelDir: entry.path, name: entry.id, intraOpThreads: threads, maxPixels: config.maxImagePixels }, replicas)
           : await PiscinaRunner.start({
             modelDir: entry.path,
@@ -201,18 +223,19 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
   }, { defaultPredictModel: config.predictModel, metrics, log, requestTimeoutMs: config.requestTimeout * 1000, logPrompts: config.logPrompts === '1', responses });
   let baseUrl = '';
   const plane = await createControlPlane(config, { registry, cache, devices, log, baseUrl: () => baseUrl });
+  control = plane.control;
   const app = createHttpApp(agent, {
     control: plane.control,
     openReady: truthy(config.openReady),
     ready: () => core.ready,
     maxBodyBytes: config.maxBodyBytes,
     maxImageBytes: config.maxImageBytes,
+    maxAudioBytes: config.maxAudioBytes,
     corsOrigins: listOf(config.corsOrigins),
     allowedHosts: acceptedHosts(config),
-    identity: identity.enabled ? identity : undefined,
-    // Deployments' data planes check their own keys, and the agent's where a deployment has none.
-    // With tokens alone, a deployment without keys of its own is not open: tokens are not taken there.
-    checkKey: identity.enabled ? (k) => keys.enabled && k !== undefined && keys.check(k) : undefined,
+    // Always: with nothing configured every caller is the local user, but a deployment with keys
+    // of its own still takes only them.
+    identity,
     audit: audit ? (limit) => audit.read(limit) : undefined,
     accessKeys: identity.enabled ? accessKeys : undefined,
     onAllowed: (r) => {
@@ -275,6 +298,13 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
     listenPipe: async (name) => track(await startPipeServer(name, agent, {
       onRequest: (r) => {
         metrics.pipeRequests.inc({ op: r.op, outcome: r.code ?? r.outcome });
+        const action = PIPE_MANAGEMENT[r.op];
+        if (audit && action) {
+          audit.write({
+            requestId: randomUUID(), actor: { kind: 'local', id: 'pipe' }, action, resource: `pipe ${r.op}`, outcome: 'allowed',
+            status: r.code ? ERROR_CODES[r.code as keyof typeof ERROR_CODES]?.status ?? 500 : 200, ...(r.code ? { reason: r.code } : {}),
+          });
+        }
         log[r.code === 'internal_error' ? 'error' : 'debug']({ op: r.op, outcome: r.outcome, code: r.code, durationMs: r.durationMs }, 'pipe request');
       },
       onConnection: (event, detail) => {

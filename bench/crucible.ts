@@ -85,10 +85,12 @@ export async function startAgent(modelDir: string, threads: number, ep?: string)
     .find((m) => m.folder === name);
   /**
    * Time to first token of a conversation's first and second turn: the second resends the first
-   * (a ~`words`-word opening and its answer) with a short new message, as chat clients do.
+   * (a ~`words`-word opening and its answer) with a short new message, as chat clients do. `variant`
+   * changes the opening's first words, so no run's first turn finds an earlier run's cached.
    */
-  const secondTurn = async (words: number): Promise<{ firstMs: number; secondMs: number; cached: number }> => {
-    const opening = Array.from({ length: words }, (_, i) => ['the', 'little', 'dog', 'ran', 'to', 'see', 'a', 'big', 'red', 'ball'][i % 10]).join(' ');
+  const secondTurn = async (words: number, variant = 0): Promise<{ firstMs: number; secondMs: number; cached: number }> => {
+    const vocab = ['the', 'little', 'dog', 'ran', 'to', 'see', 'a', 'big', 'red', 'ball'];
+    const opening = Array.from({ length: words }, (_, i) => vocab[(i + variant) % vocab.length]).join(' ');
     const turn = async (messages: { role: string; content: string }[]) => {
       const t0 = performance.now();
       let ttft: number | null = null;
@@ -118,5 +120,5 @@ export async function startAgent(modelDir: string, threads: number, ep?: string)
     await exited;
     rmSync(home, { recursive: true, force: true });
   })());
-  return { http, viaPipe, concurrent, secondTurn, memoryBytes, sessionBytes, row, stop };
+  return { url, http, viaPipe, concurrent, secondTurn, memoryBytes, sessionBytes, row, stop };
 }

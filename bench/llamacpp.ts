@@ -10,7 +10,7 @@ import { getLlama, LlamaLogLevel, type LlamaContextSequence, type Token } from '
 import { readModelSpec } from '../workers/engine/model-spec.js';
 import { Engine } from '../workers/engine/engine.js';
 import { spmVocab, writeGguf } from './gguf.js';
-import { type Figure, type Sample, repeat, summarise } from './stats.js';
+import { type Figure, type Sample } from './stats.js';
 
 /** A token's bytes as text pieces spell them: `▁` is a space, `<0xNN>` one byte. */
 export const pieceBytes = (piece: string): number[] => {
@@ -157,11 +157,17 @@ export interface LlamaCppFigures {
   mismatches: { prompt: string; single: number | null; parallel: number | null }[];
 }
 
+/** llama.cpp loaded and checked, ready to be timed in the benchmark's rounds. */
+export interface PreparedLlamaCpp {
+  lc: LlamaCpp;
+  check: Omit<LlamaCppFigures, 'single' | 'parallel'>;
+}
+
 /**
- * Converts, checks greedy agreement with Crucible on every prompt (first 50 tokens, one stream and
- * the parallel context), then measures one stream and `prompts.length` concurrent sequences.
+ * Converts and loads the model, then checks greedy agreement with Crucible on every prompt (first
+ * 50 tokens, one stream and the parallel context) before anything is timed.
  */
-export async function benchLlamaCpp(modelDir: string, crucibleThreads: number, prompts: string[], tokens: number, runs: number): Promise<LlamaCppFigures> {
+export async function prepareLlamaCpp(modelDir: string, crucibleThreads: number, prompts: string[]): Promise<PreparedLlamaCpp> {
   const checkedTokens = 50;
   // Crucible's thread count unless overridden: llama.cpp's CPU threads spin at every barrier, so on
   // cores other work also wants they stall each other (see the README's Benchmark section).
@@ -178,24 +184,24 @@ export async function benchLlamaCpp(modelDir: string, crucibleThreads: number, p
       if (short(single) !== null || short(parallel) !== null) mismatches.push({ prompt: prompts[i], single: short(single), parallel: short(parallel) });
     }
     console.error(`  llama.cpp greedy tokens vs Crucible, first ${checkedTokens} of ${prompts.length} prompts: ${mismatches.length ? `DIFFER ${JSON.stringify(mismatches)}` : 'identical'}`);
-    const single = summarise(await repeat(runs, () => lc.single(prompts[0], tokens)));
-    console.error(`  (i) llama.cpp single: ${single.tokPerSec} tok/s`);
-    const parallel = summarise(await repeat(runs, () => lc.concurrent(prompts, tokens)));
-    console.error(`  (j) llama.cpp ${prompts.length} sequences: ${parallel.tokPerSec} tok/s`);
-    return { single, parallel, threads, sequences: prompts.length, checkedTokens, prompts: prompts.length, mismatches };
-  } finally {
+    return { lc, check: { threads, sequences: prompts.length, checkedTokens, prompts: prompts.length, mismatches } };
+  } catch (err) {
     await lc.dispose();
+    throw err;
   }
 }
 
-/** Table rows for llama.cpp and the ratios of Crucible's HTTP rows (c) and (e) to them. */
-export function llamaCppRows(l: LlamaCppFigures, base: Figure, c: Figure, e: Figure): string[] {
+/**
+ * Table rows for llama.cpp and Crucible's HTTP rows against it; `ratios` are paired per round:
+ * (i) and (j) to (a), (c) to (i), (e) to (j).
+ */
+export function llamaCppRows(l: LlamaCppFigures, ratios: { i: number; j: number; ci: number; ej: number }): string[] {
   const mark = l.mismatches.length ? ` (greedy tokens DIFFER from Crucible's on ${l.mismatches.length} of ${l.prompts} prompts)` : '';
-  const row = (label: string, f: Figure) => `| ${label}${mark} | ${f.tokPerSec} | ${(f.tokPerSec / base.tokPerSec).toFixed(2)}x | ${f.ttftMs === null ? '-' : `${f.ttftMs} ms`} |`;
+  const row = (label: string, f: Figure, ratio: number) => `| ${label}${mark} | ${f.tokPerSec} | ${ratio.toFixed(2)}x | ${f.ttftMs === null ? '-' : `${f.ttftMs} ms`} |`;
   return [
-    row(`(i) llama.cpp (node-llama-cpp, F32 GGUF, ${l.threads} thread(s)), 1 stream, in-process`, l.single),
-    row(`(j) llama.cpp, ${l.sequences} parallel sequences of one context (aggregate)`, l.parallel),
-    `| Crucible HTTP vs llama.cpp: (c)/(i), (e)/(j) | | ${(c.tokPerSec / l.single.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / l.parallel.tokPerSec).toFixed(2)}x | |`,
+    row(`(i) llama.cpp (node-llama-cpp, F32 GGUF, ${l.threads} thread(s)), 1 stream, in-process`, l.single, ratios.i),
+    row(`(j) llama.cpp, ${l.sequences} parallel sequences of one context (aggregate)`, l.parallel, ratios.j),
+    `| Crucible HTTP vs llama.cpp: (c)/(i), (e)/(j) | | ${ratios.ci.toFixed(2)}x, ${ratios.ej.toFixed(2)}x | |`,
     `| llama.cpp greedy tokens vs Crucible's, first ${l.checkedTokens} of each of ${l.prompts} prompts, alone and in parallel | ${l.mismatches.length ? `differ: ${JSON.stringify(l.mismatches)}` : 'identical'} | | |`,
   ];
 }

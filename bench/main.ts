@@ -6,12 +6,16 @@
  *   (g) Crucible HTTP, 1 stream, on the int4 form     (h) the same, 8 concurrent streams
  *   (i) llama.cpp on the same weights as F32 GGUF     (j) llama.cpp, 8 parallel sequences (bench/llamacpp.ts)
  *       (`crucible model optimize --int4`: MatMulNBits block 32, accuracy level 4)
- * Greedy, exactly N new tokens each; medians over --runs runs after a warm-up; ratios to (a).
+ * Greedy, exactly N new tokens each. Everything timed is loaded at once and run in interleaved rounds
+ * (each row once a round, after a warm-up round); figures are medians over rounds, ratios medians of
+ * the same round's ratios, so a swing of the machine's load moves a row and its peers together.
+ * Then the embedding rows (bench/embeddings.ts): vectors per second, batch 1 and 32, Crucible and transformers.js.
+ * And speech to text: the real-time factor on the tiny Whisper fixture (bench/speech.ts).
  * `--ep webgpu` measures instead each model on the WebGPU provider next to the CPU (bench/webgpu.ts).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { threadsFor } from '../agent/config.js';
@@ -20,10 +24,12 @@ import { quantizeModel } from '../workers/optimize/quantize-model.js';
 import { type GrammarFigures, benchGrammar } from './grammar.js';
 import { loadFloor, profileEngine } from './floor.js';
 import { loadEngine, startAgent } from './crucible.js';
-import { type LlamaCppFigures, benchLlamaCpp, llamaCppRows } from './llamacpp.js';
+import { type LlamaCppFigures, llamaCppRows, prepareLlamaCpp } from './llamacpp.js';
 import { loadPeer } from './peer.js';
 import { type WebGpuResult, adapterOf, benchWebGpu, webGpuTable } from './webgpu.js';
-import { type Figure, repeat, summarise } from './stats.js';
+import { type Figure, median, pairedRatio, rounds, summarise } from './stats.js';
+import { benchEmbeddings, embeddingTable } from './embeddings.js';
+import { benchSpeech, speechRows } from './speech.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const { values } = parseArgs({
@@ -49,97 +55,103 @@ interface ModelResult {
   /** Whether Crucible ran the fused graph of `crucible model optimize` (else the plain export). */
   fused: boolean;
   figures: Record<'a' | 'b0' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'floor1' | 'floor8', Figure>;
+  /** Medians over rounds of one row's throughput over another's in the same round (see `pairedRatio`). */
+  ratios: Record<string, number>;
   profile: { one: Record<string, number>; eight: Record<string, number> } | null;
   memoryMb: { peer: number | null; crucible: number | null; int4: number | null; crucibleSession: number | null; int4Session: number | null };
   int4: { agreement: number; mbBefore: number; mbAfter: number };
   grammar: GrammarFigures;
-  /** Time to first token of a conversation's second turn against its first (prefix reuse). */
+  /** Time to first token of a conversation's second turn against its first (prefix reuse), medians. */
   turns: { firstMs: number; secondMs: number; cached: number; words: number };
   llamacpp: LlamaCppFigures;
 }
 
+/** Row pairs reported as ratios: [name, row, of row]. */
+const RATIOS: [string, string, string][] = [
+  ...(['floor1', 'floor8', 'b0', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] as const).map((k): [string, string, string] => [`${k}/a`, k, 'a']),
+  ['c/a', 'c', 'a'], ['e/c', 'e', 'c'], ['e/f', 'e', 'f'], ['b/floor1', 'b', 'floor1'], ['c/floor1', 'c', 'floor1'], ['d/floor1', 'd', 'floor1'],
+  ['e/floor8', 'e', 'floor8'], ['h/floor8', 'h', 'floor8'], ['g/c', 'g', 'c'], ['h/g', 'h', 'g'], ['c/i', 'c', 'i'], ['e/j', 'e', 'j'],
+];
+
 async function benchModel(dir: string): Promise<ModelResult> {
   const threads = threadsFor(onnxBytes(dir), { threads: 0, replicas: 1 });
+  const name = basename(dir);
   console.error(`\n${dir} (${threads} intra-op thread${threads > 1 ? 's' : ''})`);
-  const peer = await loadPeer(dir, threads);
-  const a = summarise(await repeat(runs, () => peer.single(PROMPTS[0], tokens)));
-  console.error(`  (a) transformers.js single: ${a.tokPerSec} tok/s`);
-  const f = summarise(await repeat(runs, () => peer.batch(PROMPTS, tokens)));
-  console.error(`  (f) transformers.js batch 8: ${f.tokPerSec} tok/s`);
-  const peerMemory = peer.memoryBytes;
-  await peer.dispose();
-  const llamacpp = await benchLlamaCpp(dir, threads, PROMPTS, tokens, runs);
-
-  const plain = await loadEngine(dir, threads);
-  const b0 = summarise(await repeat(runs, () => plain.single(PROMPTS[0], tokens)));
-  console.error(`  (b0) engine in-process, plain export: ${b0.tokPerSec} tok/s`);
-  await plain.release();
-
-  // What `crucible model optimize` produces; the plain export when the graph cannot be fused.
-  const fusedDir = join(mkdtempSync(join(tmpdir(), 'crb-fused-')), basename(dir));
+  // The graphs first: fusing and quantizing are CPU work that must not overlap anything timed.
+  const work = mkdtempSync(join(tmpdir(), 'crb-bench-'));
+  const fusedDir = join(work, name);
   let crucibleDir = dir;
   try {
-    await optimizeModel(dir, fusedDir, { id: basename(dir) }, threads);
+    await optimizeModel(dir, fusedDir, { id: name }, threads);
     crucibleDir = fusedDir;
   } catch (err) {
     console.error(`  (fusing failed, measuring the plain export: ${(err as Error).message})`);
   }
-  const engine = await loadEngine(crucibleDir, threads);
-  const b = summarise(await repeat(runs, () => engine.single(PROMPTS[0], tokens)));
-  console.error(`  (b) engine in-process: ${b.tokPerSec} tok/s`);
-  await engine.release();
-  // Right after (b), on the same warm graph: measured after the peers, whose threads may still spin, it read low.
-  const floor = await loadFloor(crucibleDir, threads);
-  await floor.single(8);
-  const floor1 = summarise(await repeat(runs, () => floor.single(tokens)));
-  const floor8 = summarise(await repeat(runs, () => floor.batch(tokens)));
-  await floor.release();
-  console.error(`  floor (bare session.run loop): ${floor1.tokPerSec} tok/s alone, ${floor8.tokPerSec} tok/s for 8`);
+  const int4Dir = join(work, `${name}-int4`);
+  const q = await quantizeModel(dir, int4Dir, { id: name }, { threads });
+  console.error(`  int4: ${(q.agreement * 100).toFixed(1)}% greedy agreement, ${mb(q.bytesBefore)} -> ${mb(q.bytesAfter)} MB`);
   const profile = values.profile ? await profileEngine(crucibleDir, threads, tokens, PROMPTS) : null;
   if (profile) console.error(`  profile, ms per decode step: 1 sequence ${JSON.stringify(profile.one)}; 8 sequences ${JSON.stringify(profile.eight)}`);
   const grammar = await benchGrammar(crucibleDir, threads, Math.min(tokens, 120), runs);
   console.error(`  grammar: ${grammar.constrainedStepMs} vs ${grammar.freeStepMs} ms a step at batch 8 (${grammar.ratio}x); compile median ${grammar.compileMedianMs} ms`);
 
+  // Everything timed is loaded side by side, then run in interleaved rounds.
+  const peer = await loadPeer(dir, threads);
+  const peerMemory = peer.memoryBytes;
+  const llama = await prepareLlamaCpp(dir, threads, PROMPTS);
+  const plain = await loadEngine(dir, threads);
+  const engine = await loadEngine(crucibleDir, threads);
+  const floor = await loadFloor(crucibleDir, threads);
   const agent = await startAgent(crucibleDir, threads);
+  const agent4 = await startAgent(int4Dir, threads);
   try {
-    const c = summarise(await repeat(runs, () => agent.http(PROMPTS[0], tokens)));
-    console.error(`  (c) HTTP single: ${c.tokPerSec} tok/s`);
-    const d = summarise(await repeat(runs, () => agent.viaPipe(PROMPTS[0], tokens)));
-    console.error(`  (d) pipe single: ${d.tokPerSec} tok/s`);
-    const e = summarise(await repeat(runs, () => agent.concurrent(PROMPTS, tokens)));
-    console.error(`  (e) HTTP 8 concurrent: ${e.tokPerSec} tok/s`);
-    // A ~300-token opening where the context allows it (bench15m's is 256).
+    const samples = await rounds([
+      { key: 'a', run: () => peer.single(PROMPTS[0], tokens) },
+      { key: 'f', run: () => peer.batch(PROMPTS, tokens) },
+      { key: 'i', run: () => llama.lc.single(PROMPTS[0], tokens) },
+      { key: 'j', run: () => llama.lc.concurrent(PROMPTS, tokens) },
+      { key: 'b0', run: () => plain.single(PROMPTS[0], tokens) },
+      { key: 'b', run: () => engine.single(PROMPTS[0], tokens) },
+      { key: 'floor1', run: () => floor.single(tokens) },
+      { key: 'floor8', run: () => floor.batch(tokens) },
+      { key: 'c', run: () => agent.http(PROMPTS[0], tokens) },
+      { key: 'd', run: () => agent.viaPipe(PROMPTS[0], tokens) },
+      { key: 'e', run: () => agent.concurrent(PROMPTS, tokens) },
+      { key: 'g', run: () => agent4.http(PROMPTS[0], tokens) },
+      { key: 'h', run: () => agent4.concurrent(PROMPTS, tokens) },
+    ], runs, (key, s) => console.error(`  ${key}: ${Math.round(s.tokens / s.seconds)} tok/s`));
+    const figures = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarise(v)])) as Record<string, Figure>;
+    const ratios = Object.fromEntries(RATIOS.map(([label, x, y]) => [label, Math.round(pairedRatio(samples[x], samples[y]) * 100) / 100]));
+    // A ~300-token opening where the context allows it (bench15m's is 256); a new opening each
+    // run, so no first turn finds the previous run's conversation cached.
     const words = contextOf(dir) >= 512 ? 260 : Math.floor(contextOf(dir) * 0.35);
-    const turns = { ...(await agent.secondTurn(words)), words };
+    const turnRuns = [];
+    for (let i = 0; i <= runs; i++) turnRuns.push(await agent.secondTurn(words, i));
+    const measured = turnRuns.slice(1);
+    const turns = {
+      firstMs: median(measured.map((t) => t.firstMs)), secondMs: median(measured.map((t) => t.secondMs)),
+      cached: Math.min(...measured.map((t) => t.cached)), words,
+    };
     console.error(`  second turn: TTFT ${turns.secondMs.toFixed(1)} ms vs ${turns.firstMs.toFixed(1)} ms first (${turns.cached} tokens reused)`);
-    const floatMemory = await agent.memoryBytes();
-    const floatSession = await agent.sessionBytes();
-    await agent.stop();
-
-    const int4Dir = join(dirname(fusedDir), `${basename(dir)}-int4`);
-    const q = await quantizeModel(dir, int4Dir, { id: basename(dir) }, { threads });
-    console.error(`  int4: ${(q.agreement * 100).toFixed(1)}% greedy agreement, ${mb(q.bytesBefore)} -> ${mb(q.bytesAfter)} MB`);
-    const agent4 = await startAgent(int4Dir, threads);
-    try {
-      const g = summarise(await repeat(runs, () => agent4.http(PROMPTS[0], tokens)));
-      console.error(`  (g) int4 HTTP single: ${g.tokPerSec} tok/s`);
-      const h = summarise(await repeat(runs, () => agent4.concurrent(PROMPTS, tokens)));
-      console.error(`  (h) int4 HTTP 8 concurrent: ${h.tokPerSec} tok/s`);
-      return {
-        model: dir, threads, fused: crucibleDir !== dir, figures: { a, b0, b, c, d, e, f, g, h, floor1, floor8 }, profile,
-        memoryMb: {
-          peer: mb(peerMemory), crucible: mb(floatMemory), int4: mb(await agent4.memoryBytes()),
-          crucibleSession: mb(floatSession), int4Session: mb(await agent4.sessionBytes()),
-        },
-        int4: { agreement: q.agreement, mbBefore: mb(q.bytesBefore)!, mbAfter: mb(q.bytesAfter)! },
-        grammar, turns, llamacpp,
-      };
-    } finally {
-      await agent4.stop();
-    }
+    return {
+      model: dir, threads, fused: crucibleDir !== dir,
+      figures: figures as ModelResult['figures'], ratios, profile,
+      memoryMb: {
+        peer: mb(peerMemory), crucible: mb(await agent.memoryBytes()), int4: mb(await agent4.memoryBytes()),
+        crucibleSession: mb(await agent.sessionBytes()), int4Session: mb(await agent4.sessionBytes()),
+      },
+      int4: { agreement: q.agreement, mbBefore: mb(q.bytesBefore)!, mbAfter: mb(q.bytesAfter)! },
+      grammar, turns, llamacpp: { ...llama.check, single: figures.i, parallel: figures.j },
+    };
   } finally {
+    await agent4.stop().catch(() => {});
     await agent.stop().catch(() => {});
-    rmSync(dirname(fusedDir), { recursive: true, force: true });
+    await floor.release();
+    await engine.release();
+    await plain.release();
+    await llama.lc.dispose();
+    await peer.dispose();
+    rmSync(work, { recursive: true, force: true });
   }
 }
 
@@ -157,32 +169,30 @@ const LABELS: Record<string, string> = {
   floor8: 'floor: bare session.run loop on the same graph, 8 sequences (aggregate)',
 };
 
-const pct = (x: Figure, of: Figure) => `${Math.round((x.tokPerSec / of.tokPerSec) * 100)}%`;
+const pct = (r: number) => `${Math.round(r * 100)}%`;
 
 function table(results: ModelResult[]): string {
   const lines: string[] = [];
   for (const r of results) {
-    const base = r.figures.a.tokPerSec;
-    lines.push(`\n${r.model.split('/').pop()} (greedy, ${tokens} new tokens, median of ${runs}, ${r.threads} thread(s); Crucible rows (b)-(e) on the ${r.fused ? 'fused graph of `crucible model optimize`' : 'plain export'})`);
-    lines.push('| figure | tok/s | ratio to (a) | time to first token |');
+    const x = r.ratios;
+    lines.push(`\n${r.model.split('/').pop()} (greedy, ${tokens} new tokens, median of ${runs} interleaved rounds, ${r.threads} thread(s); Crucible rows (b)-(e) on the ${r.fused ? 'fused graph of `crucible model optimize`' : 'plain export'})`);
+    lines.push('| figure | tok/s | ratio to (a), same round | time to first token |');
     lines.push('| --- | ---: | ---: | ---: |');
     for (const k of ['floor1', 'floor8', 'a', 'b0', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const) {
       const fig = r.figures[k];
-      lines.push(`| ${LABELS[k]} | ${fig.tokPerSec} | ${(fig.tokPerSec / base).toFixed(2)}x | ${fig.ttftMs === null ? '-' : `${fig.ttftMs} ms`} |`);
+      lines.push(`| ${LABELS[k]} | ${fig.tokPerSec} | ${k === 'a' ? '1.00' : x[`${k}/a`].toFixed(2)}x | ${fig.ttftMs === null ? '-' : `${fig.ttftMs} ms`} |`);
     }
-    lines.push(...llamaCppRows(r.llamacpp, r.figures.a, r.figures.c, r.figures.e));
-    const { a, c, e, f, g, h } = r.figures;
-    lines.push(`| (c)/(a), (e)/(c), (e)/(f) | | ${(c.tokPerSec / a.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(e.tokPerSec / f.tokPerSec).toFixed(2)}x | |`);
-    const { floor1, floor8, b: bb, d } = r.figures;
-    lines.push(`| share of the floor: (b), (c), (d) of 1 sequence; (e) of 8 | | ${pct(bb, floor1)}, ${pct(c, floor1)}, ${pct(d, floor1)}; ${pct(e, floor8)} | |`);
+    lines.push(...llamaCppRows(r.llamacpp, { i: x['i/a'], j: x['j/a'], ci: x['c/i'], ej: x['e/j'] }));
+    lines.push(`| (c)/(a), (e)/(c), (e)/(f) | | ${x['c/a'].toFixed(2)}x, ${x['e/c'].toFixed(2)}x, ${x['e/f'].toFixed(2)}x | |`);
+    lines.push(`| share of the floor: (b), (c), (d) of 1 sequence; (e), (h) of 8 | | ${pct(x['b/floor1'])}, ${pct(x['c/floor1'])}, ${pct(x['d/floor1'])}; ${pct(x['e/floor8'])}, ${pct(x['h/floor8'])} | |`);
     if (r.profile) {
       const fmt = (p: Record<string, number>) => Object.entries(p).map(([k, v]) => `${k} ${v}`).join(', ');
       lines.push(`| profile, ms per decode step, 1 sequence | ${fmt(r.profile.one)} | | |`);
       lines.push(`| profile, ms per decode step, 8 sequences | ${fmt(r.profile.eight)} | | |`);
     }
-    lines.push(`| int4: (g)/(c), (h)/(g) | | ${(g.tokPerSec / c.tokPerSec).toFixed(2)}x, ${(h.tokPerSec / g.tokPerSec).toFixed(2)}x | |`);
+    lines.push(`| int4: (g)/(c), (h)/(g) | | ${x['g/c'].toFixed(2)}x, ${x['h/g'].toFixed(2)}x | |`);
     lines.push(`| int4 form | ${(r.int4.agreement * 100).toFixed(1)}% greedy agreement, weights ${r.int4.mbBefore} -> ${r.int4.mbAfter} MB | | |`);
-    lines.push(`| second turn of a ${r.turns.words}-word conversation, time to first token vs the first turn's | ${r.turns.secondMs.toFixed(1)} vs ${r.turns.firstMs.toFixed(1)} ms (${(r.turns.secondMs / r.turns.firstMs * 100).toFixed(0)}%, ${r.turns.cached} prompt tokens reused) | | |`);
+    lines.push(`| second turn of a ${r.turns.words}-word conversation, time to first token vs the first turn's (medians) | ${r.turns.secondMs.toFixed(1)} vs ${r.turns.firstMs.toFixed(1)} ms (${(r.turns.secondMs / r.turns.firstMs * 100).toFixed(0)}%, ${r.turns.cached} prompt tokens reused) | | |`);
     lines.push(`| grammar: 8 sequences under a JSON Schema vs 8 free, ms per batched decode step | ${r.grammar.constrainedStepMs} vs ${r.grammar.freeStepMs} ms (${r.grammar.ratio}x) | | |`);
     lines.push(`| grammar compile time over the ${r.grammar.schemas}-schema test corpus | median ${r.grammar.compileMedianMs} ms, largest ${r.grammar.compileMaxMs} ms | | |`);
     lines.push(`| resident memory of the loaded model | transformers.js ${r.memoryMb.peer} MB, Crucible ${r.memoryMb.crucible} MB, Crucible int4 ${r.memoryMb.int4} MB | | |`);
@@ -211,8 +221,13 @@ if (values.ep === 'webgpu') {
 } else {
   const results: ModelResult[] = [];
   for (const dir of values.models!.split(',')) results.push(await benchModel(resolve(dir)));
-  console.log(`Crucible benchmark, ${date}\n${machine}${table(results)}`);
-  const json = JSON.stringify({ date, machine, tokens, runs, results }, null, 2);
+  // Embedding rows: stories260k's hidden states (the first model given) and the tiny encoder fixture.
+  const embeddings = await benchEmbeddings(resolve(values.models!.split(',')[0]), 1, runs);
+  // Speech to text on the tiny Whisper fixture (bench/speech.ts): its real-time factor.
+  const speech = await benchSpeech(runs);
+  const out = `${table(results)}${embeddingTable(embeddings, runs)}\n${speechRows(speech).join('\n')}`;
+  console.log(`Crucible benchmark, ${date}\n${machine}${out}`);
+  const json = JSON.stringify({ date, machine, tokens, runs, results, embeddings, speech }, null, 2);
   writeFileSync(join(ROOT, 'bench', 'results', `${stamp}.json`), json);
   writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), json);
 }

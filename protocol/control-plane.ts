@@ -290,6 +290,16 @@ export interface DeploymentTarget {
   model: string;
 }
 
+/** A deployment as its data plane's gate sees it (see ControlPlaneApi.deploymentAccess). */
+export interface DeploymentAccess {
+  /** Whether the deployment has keys of its own (`spec.authentication.enabled`). */
+  authentication: boolean;
+  /** Which of its keys the presented value is, if any. */
+  matchedKey: 'primary' | 'secondary' | null;
+  /** Names of the model it serves (the spec's catalog name or ref, the resolved name), for key globs. */
+  models: string[];
+}
+
 /**
  * The control plane's operations, implemented by the agent's ControlPlane; the HTTP routes
  * translate requests into calls on it and never touch models or workers.
@@ -312,12 +322,14 @@ export interface ControlPlaneApi {
   getKeys(ns: string, name: string): Promise<DeploymentKeys>;
   rotateKey(ns: string, name: string, keyType: 'primary' | 'secondary'): Promise<RotatedKey>;
   /**
-   * The model a deployment's data plane serves, once the presented key is accepted: one of its
-   * own keys when its authentication is enabled. NotFound for no such deployment, unauthorized
-   * for a wrong key. `agentKeyOk` says whether the agent-wide keys accept it (used when the
-   * deployment has no keys of its own).
+   * What the identity layer needs to admit a request to a deployment's data plane: whether it has
+   * keys of its own, which of them the presented value is (compared in constant time; the keys
+   * never leave the backend), and the names of the model it serves. NotFound for no such
+   * deployment on this agent.
    */
-  deploymentTarget(ns: string, name: string, key: string | undefined, agentKeyOk: boolean): Promise<DeploymentTarget>;
+  deploymentAccess(ns: string, name: string, key: string | undefined): Promise<DeploymentAccess>;
+  /** The model a deployment's data plane serves (the identity layer has already admitted the caller). */
+  deploymentTarget(ns: string, name: string): Promise<DeploymentTarget>;
 }
 
 /** The seed's control-plane error name for an error code, with the status it is sent with. */

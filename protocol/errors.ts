@@ -10,7 +10,6 @@ export const ERROR_CODES = {
   context_length_exceeded: { status: 400, type: 'invalid_request_error' },
   unsupported_execution_provider: { status: 400, type: 'invalid_request_error' },
   no_gpu_device: { status: 400, type: 'invalid_request_error' },
-  unauthorized: { status: 401, type: 'authentication_error' },
   forbidden: { status: 403, type: 'permission_error' },
   /** Foundry's authentication contract (issue 19). */
   missing_credentials: { status: 401, type: 'authentication_error' },

@@ -9,8 +9,8 @@ export interface ModelInfo {
   alias: string | null;
   folder: string;
   path: string;
-  /** `chat` for generative models, else the predictive task (`ocr`, `image-classification`). */
-  task: 'chat' | 'ocr' | 'image-classification';
+  /** `chat` for generative models, `embeddings` for embedding models, else the predictive task (`ocr`, `image-classification`) or `automatic-speech-recognition`. */
+  task: 'chat' | 'ocr' | 'image-classification' | 'embeddings' | 'automatic-speech-recognition';
   state: ModelState;
   executionProvider: string | null;
   error: string | null;

@@ -1,3 +1,4 @@
+import type { Transcript, TranscriptEvent, TranscriptionRequest } from './audio.js';
 import type { EmbeddingRequest, EmbeddingResponse } from './embeddings.js';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, TokenCount, TokenCountRequest } from './chat.js';
 import type { CatalogListing, DownloadProgress, DownloadRequest, ExternalModel, RemoveRequest } from './catalog.js';
@@ -32,6 +33,10 @@ export interface CrucibleApi {
   completionsStream(req: CompletionRequest, signal?: AbortSignal): AsyncIterable<CompletionChunk>;
   countTokens(req: TokenCountRequest): Promise<TokenCount>;
   embeddings(req: EmbeddingRequest, signal?: AbortSignal): Promise<EmbeddingResponse>;
+  /** `POST /v1/audio/transcriptions` and `/v1/audio/translations`: a speech-to-text model over one upload. */
+  transcribe(req: TranscriptionRequest, signal?: AbortSignal): Promise<Transcript>;
+  /** The same, as text deltas while the windows are decoded, then the whole transcript. */
+  transcribeStream(req: TranscriptionRequest, signal?: AbortSignal): AsyncIterable<TranscriptEvent>;
   /** The merged catalog (`GET /foundry/list`). */
   catalog(): Promise<CatalogListing[]>;
   /** Downloads a catalog model into the cache, reporting progress as it goes. */
@@ -44,15 +49,19 @@ export interface CrucibleApi {
   predict(req: PredictRequest, signal?: AbortSignal): Promise<PredictResponse>;
   /** `GET /v1/model`: a predictive model's metadata. */
   modelMetadata(name?: string): Promise<ModelMetadata>;
-  /** OpenAI `POST /v1/responses` (see protocol/responses.ts). */
-  createResponse(req: ResponseRequest, signal?: AbortSignal): Promise<ResponseObject>;
-  createResponseStream(req: ResponseRequest, signal?: AbortSignal): AsyncIterable<ResponseStreamEvent>;
-  getResponse(id: string): Promise<ResponseObject>;
+  /**
+   * OpenAI `POST /v1/responses` (see protocol/responses.ts). `owner` names who stores it (the
+   * caller's principal; the local user when omitted): every other call on a stored response
+   * takes the caller's owner too, and another owner's response is `not_found`.
+   */
+  createResponse(req: ResponseRequest, signal?: AbortSignal, owner?: string): Promise<ResponseObject>;
+  createResponseStream(req: ResponseRequest, signal?: AbortSignal, owner?: string): AsyncIterable<ResponseStreamEvent>;
+  getResponse(id: string, owner?: string): Promise<ResponseObject>;
   /** A stored response's events after `startingAfter`, live while it still runs. */
-  streamResponse(q: FollowQuery): AsyncIterable<ResponseStreamEvent>;
-  deleteResponse(id: string): Promise<DeletedResponse>;
-  cancelResponse(id: string): Promise<ResponseObject>;
-  listInputItems(q: InputItemsQuery): Promise<InputItemList>;
+  streamResponse(q: FollowQuery, owner?: string): AsyncIterable<ResponseStreamEvent>;
+  deleteResponse(id: string, owner?: string): Promise<DeletedResponse>;
+  cancelResponse(id: string, owner?: string): Promise<ResponseObject>;
+  listInputItems(q: InputItemsQuery, owner?: string): Promise<InputItemList>;
   getGpuDevice(): Promise<GpuDevice>;
   setGpuDevice(req: GpuDevice): Promise<GpuDevice>;
 }
@@ -60,7 +69,7 @@ export interface CrucibleApi {
 /** Pipe operation names (see docs/protocol.md); each maps to one CrucibleApi call. */
 export const OPS = [
   'status', 'models.list', 'models.info', 'models.cached', 'models.loaded', 'models.load', 'models.unload',
-  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'models.get', 'chat.completions', 'completions', 'predict', 'model.metadata', 'tokenizer.count', 'embeddings', 'gpu.get', 'gpu.set',
+  'models.unloadAll', 'models.download', 'models.remove', 'models.register', 'models.get', 'chat.completions', 'completions', 'predict', 'model.metadata', 'tokenizer.count', 'embeddings', 'audio.transcriptions', 'gpu.get', 'gpu.set',
   'responses.create', 'responses.get', 'responses.delete', 'responses.cancel', 'responses.inputItems', 'cancel',
 ] as const;
 export type OpName = (typeof OPS)[number];

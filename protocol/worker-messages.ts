@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { Transcript } from './audio.js';
 import type { ChatMessage, FinishReason, SamplingParams } from './chat.js';
 import type { ErrorBody } from './errors.js';
 import type { TokenLogprob } from './grammar.js';
@@ -120,4 +121,67 @@ export type PredictTask =
 
 export type PredictWorkerResult =
   | { ok: true; metadata?: ModelMetadata; predictions?: (OcrPrediction | ClassPrediction)[] }
+  | { ok: false; error: ErrorBody };
+
+/** What an embedding model's worker starts with. */
+export interface EmbeddingWorkerInit {
+  modelDir: string;
+  intraOpThreads: number;
+  /** crucible.json's `pooling`, over the folder's own. */
+  pooling?: 'mean' | 'cls' | 'last';
+}
+
+export type EmbeddingTask =
+  | { kind: 'load' }
+  | { kind: 'embed'; inputs: (string | number[])[] };
+
+export type EmbeddingWorkerResult =
+  | { ok: true; facts?: LoadedModelFacts; vectors?: Float32Array[]; tokenCount?: number }
+  | { ok: false; error: ErrorBody };
+
+/** What a speech model's worker starts with. */
+export interface SpeechWorkerInit {
+  modelDir: string;
+  intraOpThreads: number;
+}
+
+/** One transcription as the worker receives it: the upload's bytes, decoded in the worker. */
+export interface SpeechJob {
+  bytes: Uint8Array;
+  filename?: string;
+  contentType?: string;
+  task: 'transcribe' | 'translate';
+  language?: string;
+  prompt?: string;
+  temperature: number;
+  words: boolean;
+}
+
+export type SpeechTask =
+  | { kind: 'load' }
+  | { kind: 'crash' }
+  /** Segments are posted on `port` as each window is decoded (`{ segments }`), then `{ done: true }`. */
+  | { kind: 'transcribe'; job: SpeechJob; cancel: SharedArrayBuffer; port?: MessagePort };
+
+/** One decoded 30-second window: where it started (in mel frames), the prefix it was given and what it produced. */
+export interface TranscriptWindow {
+  seek: number;
+  prefix: number[];
+  tokens: number[];
+}
+
+/** What a speech worker answers: the transcript without the model's name (the agent adds it), and its windows. */
+export type WorkerTranscript = Omit<Transcript, 'model'> & { windows: TranscriptWindow[] };
+
+export interface SpeechFacts {
+  layout: 'hf' | 'genai';
+  languages: string[];
+  mels: number;
+  vocabSize: number;
+  numLayers: number;
+  contextLength: number;
+}
+
+export type SpeechWorkerResult =
+  | { ok: true; facts?: SpeechFacts; transcript?: WorkerTranscript }
   | { ok: false; error: ErrorBody };

@@ -1,5 +1,5 @@
 import type {
-  Deployment, DeploymentKeys, DeploymentList, DeploymentListQuery, DeploymentPatch, DeploymentRequest, DeploymentSpec, DeploymentTarget, Readyz, RotatedKey,
+  Deployment, DeploymentKeys, DeploymentList, DeploymentListQuery, DeploymentPatch, DeploymentRequest, DeploymentSpec, DeploymentAccess, DeploymentTarget, Readyz, RotatedKey,
 } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 
@@ -18,7 +18,8 @@ export interface DeploymentBackend {
   delete(ns: string, name: string): Promise<void>;
   getKeys(ns: string, name: string): Promise<DeploymentKeys>;
   rotateKey(ns: string, name: string, keyType: 'primary' | 'secondary'): Promise<RotatedKey>;
-  target(ns: string, name: string, key: string | undefined, agentKeyOk: boolean): Promise<DeploymentTarget>;
+  access(ns: string, name: string, key: string | undefined): Promise<DeploymentAccess>;
+  target(ns: string, name: string): Promise<DeploymentTarget>;
   close(): Promise<void>;
 }
 

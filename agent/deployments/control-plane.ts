@@ -1,6 +1,6 @@
 import type {
   ControlPlaneApi, CustomModelRequest, Deployment, DeploymentKeys, DeploymentList, DeploymentListQuery, DeploymentPatch, DeploymentRequest,
-  DeploymentTarget, ModelDetail, ModelList, ModelListQuery, Readyz, RotatedKey,
+  DeploymentAccess, DeploymentTarget, ModelDetail, ModelList, ModelListQuery, Readyz, RotatedKey,
 } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { CacheOps } from '../cache-ops.js';
@@ -122,7 +122,11 @@ export class ControlPlane implements ControlPlaneApi {
     return this.backend.rotateKey(ns, name, keyType);
   }
 
-  deploymentTarget(ns: string, name: string, key: string | undefined, agentKeyOk: boolean): Promise<DeploymentTarget> {
-    return this.backend.target(ns, name, key, agentKeyOk);
+  deploymentAccess(ns: string, name: string, key: string | undefined): Promise<DeploymentAccess> {
+    return this.backend.access(ns, name, key);
+  }
+
+  deploymentTarget(ns: string, name: string): Promise<DeploymentTarget> {
+    return this.backend.target(ns, name);
   }
 }

@@ -1,6 +1,6 @@
 import { ApiException, AppsV1Api, CoreV1Api, KubeConfig, NetworkingV1Api, type V1Deployment } from '@kubernetes/client-node';
 import type {
-  Deployment, DeploymentKeys, DeploymentList, DeploymentListQuery, DeploymentPatch, DeploymentRequest, DeploymentSpec, DeploymentTarget, Readyz, RotatedKey,
+  Deployment, DeploymentKeys, DeploymentList, DeploymentListQuery, DeploymentPatch, DeploymentRequest, DeploymentSpec, DeploymentAccess, DeploymentTarget, Readyz, RotatedKey,
 } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import { type CustomModels, kindOf } from '../catalog/custom-models.js';
@@ -177,6 +177,10 @@ export class KubernetesDeployments implements DeploymentBackend {
     await this.core.replaceNamespacedSecret({ name: keysSecretName(name), namespace: ns, body: keysSecret(ns, name, next) })
       .catch((err) => { throw fromApi(err, ns, name); });
     return { deploymentName: name, namespace: ns, keyType, key };
+  }
+
+  async access(ns: string, name: string): Promise<DeploymentAccess> {
+    return this.target(ns, name) as never;
   }
 
   async target(ns: string, name: string): Promise<DeploymentTarget> {

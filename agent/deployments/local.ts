@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type {
   Condition, Deployment, DeploymentKeys, DeploymentList, DeploymentListQuery, DeploymentPatch, DeploymentRequest, DeploymentSpec,
-  DeploymentState, DeploymentTarget, Readyz, RotatedKey,
+  DeploymentAccess, DeploymentState, DeploymentTarget, Readyz, RotatedKey,
 } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import { writeFileAtomic } from '../atomic-file.js';
@@ -180,15 +180,20 @@ export class LocalDeployments implements DeploymentBackend {
     return { deploymentName: name, namespace: ns, keyType, key };
   }
 
-  async target(ns: string, name: string, key: string | undefined, agentKeyOk: boolean): Promise<DeploymentTarget> {
+  async access(ns: string, name: string, key: string | undefined): Promise<DeploymentAccess> {
     const record = this.find(ns, name);
-    const ok = record.keys ? keyMatches(key, [record.keys.primaryKey.value, record.keys.secondaryKey.value]) : agentKeyOk;
-    if (!ok) {
-      // Foundry's authentication contract: no key at all, or a key that is not accepted here.
-      throw new CrucibleError(key ? 'invalid_api_key' : 'missing_credentials', record.keys
-        ? `deployment '${name}' takes only its own keys: send one with Authorization: Bearer <key>, api-key or X-API-KEY`
-        : 'a valid API key is required');
-    }
+    const m = record.spec.model;
+    const models = [m.catalog?.name, m.ref, this.observed.get(this.key(ns, name))?.resolved?.name]
+      .filter((x): x is string => typeof x === 'string' && x !== '');
+    if (!record.keys) return { authentication: false, matchedKey: null, models };
+    // Both compared, whichever matches: the time taken says nothing about which.
+    const primary = keyMatches(key, [record.keys.primaryKey.value]);
+    const secondary = keyMatches(key, [record.keys.secondaryKey.value]);
+    return { authentication: true, matchedKey: primary ? 'primary' : secondary ? 'secondary' : null, models };
+  }
+
+  async target(ns: string, name: string): Promise<DeploymentTarget> {
+    this.find(ns, name);
     const id = deploymentModelId(ns, name);
     if (!this.deps.registry.pinnedInfo(id)) {
       // Not handed to the registry yet: still resolving (or downloading) its model, or failed to.

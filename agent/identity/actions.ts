@@ -49,12 +49,37 @@ interface RouteRule {
   methods: string[] | '*';
   /** A path pattern: literal segments, `:param` for one segment, a trailing `*` for any rest. */
   path: string;
-  /** The action, or a function of the method for routes whose need depends on it. */
-  need: Requirement | ((method: string) => Requirement);
+  /**
+   * The action, or a function of the method (and path) for routes whose need depends on it; a
+   * function may answer null: covered by the table, open only to a principal granted `*`.
+   */
+  need: Requirement | ((method: string, path: string) => Requirement | null);
 }
 
 const byMethod = (read: Action, write: Action, del: Action) => (method: string): Requirement =>
   method === 'GET' || method === 'HEAD' ? read : method === 'DELETE' ? del : write;
+
+/** The deployment a data-plane path names, and the path within it; null for other paths. */
+export function deploymentOfPath(path: string): { ns: string; name: string; rest: string } | null {
+  const m = /^\/(?:namespaces\/([^/]+)\/)?deployments\/([^/]+)(\/.*)?$/.exec(path);
+  if (!m) return null;
+  try {
+    return { ns: m[1] === undefined ? 'default' : decodeURIComponent(m[1]), name: decodeURIComponent(m[2]), rest: m[3] ?? '/' };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Within a deployment's data plane: its probes are public; its data-plane routes need what they
+ * need on the agent's own surface (invokes, model reads); anything else is admins only.
+ */
+function deploymentNeed(method: string, path: string): Requirement | null {
+  const rest = deploymentOfPath(path)?.rest.replace(/\/+$/, '') ?? '';
+  if (rest === '/health' || rest === '/ready') return method === 'GET' ? 'public' : null;
+  const inner = rest.startsWith('/deployments/') || rest.startsWith('/namespaces/') ? null : requiredAction(method, rest);
+  return inner !== null && inner !== 'public' && (inner.endsWith('/invoke') || inner === 'models/read') ? inner : null;
+}
 
 /**
  * Route -> required action. The first matching rule wins, so specific rules come before general
@@ -71,12 +96,13 @@ export const ROUTE_TABLE: RouteRule[] = [
   { methods: ['GET', 'HEAD'], path: '/openapi.json', need: 'public' },
   { methods: ['GET', 'HEAD'], path: '/docs', need: 'public' },
   { methods: ['GET', 'HEAD'], path: '/docs/*', need: 'public' },
-  // Deployments' data planes authenticate by their own primary and secondary keys (and the
-  // agent's keys where a deployment has authentication disabled): deployment-routes.ts.
-  { methods: '*', path: '/deployments/:name', need: 'public' },
-  { methods: '*', path: '/deployments/:name/*', need: 'public' },
-  { methods: '*', path: '/namespaces/:ns/deployments/:name', need: 'public' },
-  { methods: '*', path: '/namespaces/:ns/deployments/:name/*', need: 'public' },
+  // Deployments' data planes: the action of the route within (a chat completion there is
+  // chat/invoke); their probes are public. The identity layer also takes each deployment's own keys
+  // there, and checks a principal's deployments and models against it (identity.ts).
+  { methods: '*', path: '/deployments/:name', need: deploymentNeed },
+  { methods: '*', path: '/deployments/:name/*', need: deploymentNeed },
+  { methods: '*', path: '/namespaces/:ns/deployments/:name', need: deploymentNeed },
+  { methods: '*', path: '/namespaces/:ns/deployments/:name/*', need: deploymentNeed },
   // The web console's static files (the page then asks for a key or token).
   { methods: ['GET', 'HEAD'], path: '/', need: 'public' },
   { methods: ['GET', 'HEAD'], path: '/console/:file', need: 'public' },
@@ -139,13 +165,26 @@ function pathMatches(pattern: string, path: string): boolean {
   return s.length === p.length;
 }
 
-/** The action a request needs, or null when no rule covers it (then only `*` may pass). */
+/**
+ * The pipe's operations that change state, with the action each needs over HTTP. Pipe clients are
+ * the local user (the socket is the agent user's alone) and are not asked for credentials, but
+ * with authentication on these are audited like their HTTP routes.
+ */
+export const PIPE_MANAGEMENT: Readonly<Record<string, Action>> = {
+  'models.load': 'models/write', 'models.unload': 'models/write', 'models.unloadAll': 'models/write',
+  'models.download': 'models/write', 'models.register': 'models/write', 'models.remove': 'models/delete', 'gpu.set': 'system/write',
+};
+
+/** The first rule of the table that covers a request, if any. */
+export function routeRule(method: string, path: string): RouteRule | undefined {
+  const m = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
+  return ROUTE_TABLE.find((rule) => (rule.methods === '*' || rule.methods.includes(m)) && pathMatches(rule.path, path));
+}
+
+/** The action a request needs, or null when no rule covers it or its rule says so (then only `*` may pass). */
 export function requiredAction(method: string, path: string): Requirement | null {
   const m = method.toUpperCase() === 'HEAD' ? 'GET' : method.toUpperCase();
-  for (const rule of ROUTE_TABLE) {
-    if (rule.methods !== '*' && !rule.methods.includes(m)) continue;
-    if (!pathMatches(rule.path, path)) continue;
-    return typeof rule.need === 'function' ? rule.need(m) : rule.need;
-  }
-  return null;
+  const rule = routeRule(m, path);
+  if (!rule) return null;
+  return typeof rule.need === 'function' ? rule.need(m, path) : rule.need;
 }

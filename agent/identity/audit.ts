@@ -14,9 +14,12 @@ export interface AuditRecord {
   reason?: string;
 }
 
-/** Whether a request is a management action worth a record when allowed: anything but reads and invokes. */
+/**
+ * Whether a request is a management action worth a record when allowed: anything but reads and
+ * invokes, and reading secrets (`keys/read`: a deployment's keys, the access-key list).
+ */
 export const isManagement = (action: string | null): boolean =>
-  action === null || !(action === 'public' || action.endsWith('/read') || action.endsWith('/invoke'));
+  action === null || action === 'keys/read' || !(action === 'public' || action.endsWith('/read') || action.endsWith('/invoke'));
 
 /**
  * An append-only JSON-lines file, mode 0600, rotated by size to one `.1` file. Written

@@ -21,6 +21,8 @@ export interface OidcOptions {
   roleMap?: Record<string, string>;
   /** JSON file: `{"<oid, sub or group id>": ["reader", ...]}`, the offline stand-in for role assignments. */
   assignmentsFile?: string;
+  /** Called when a changed assignments file is picked up (for the audit log). */
+  onAssignmentsReload?: () => void;
 }
 
 
@@ -99,7 +101,10 @@ export class OidcVerifier {
       }
       throw new TokenError('invalid', tokenReason(err));
     }
-    const subject = String(payload.oid ?? payload.sub ?? '');
+    // The subject owns what the caller stores (responses): a token naming nobody would share it
+    // with every other such token.
+    const subject = typeof payload.oid === 'string' && payload.oid ? payload.oid : typeof payload.sub === 'string' ? payload.sub : '';
+    if (!subject) throw new TokenError('invalid', "the token names no subject ('oid' or 'sub')");
     return { subject, roles: this.rolesOf(payload), expiresAt: new Date((payload.exp as number) * 1000).toISOString() };
   }
 
@@ -125,7 +130,11 @@ export class OidcVerifier {
     if (!file || !existsSync(file)) return {};
     try {
       const m = statSync(file).mtimeMs;
-      if (m !== this.assignments.mtime) this.assignments = { mtime: m, map: JSON.parse(readFileSync(file, 'utf8')) };
+      if (m !== this.assignments.mtime) {
+        const first = this.assignments.mtime === -1;
+        this.assignments = { mtime: m, map: JSON.parse(readFileSync(file, 'utf8')) };
+        if (!first) this.opts.onAssignmentsReload?.();
+      }
     } catch { /* keep the last good assignments */ }
     return this.assignments.map;
   }

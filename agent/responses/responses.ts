@@ -7,7 +7,7 @@ import {
 import type { Logger } from '../log.js';
 import { dropOldest, toChatMessages } from './conversation.js';
 import { ResponseAssembler } from './events.js';
-import type { ResponseStore } from './store.js';
+import { LOCAL_OWNER, type ResponseStore, type StoredResponse } from './store.js';
 
 type ChatStream = (req: ChatCompletionRequest, signal?: AbortSignal) => AsyncIterable<ChatCompletionChunk>;
 
@@ -22,6 +22,8 @@ interface Run {
   assembler: ResponseAssembler;
   /** When it was created, in ms: retention removes the oldest first. */
   createdMs: number;
+  /** Who created it: nobody else may see it. */
+  owner: string;
   ended: Promise<void>;
 }
 
@@ -35,7 +37,9 @@ const notFound = (id: string, param: string | null = null) => new CrucibleError(
 /**
  * The Responses API over the agent's chat operation: a request's conversation (the stored chain
  * behind `previous_response_id`, then its own input) becomes chat messages, the chat stream
- * becomes Responses events, and the result is stored. Generation is never done here.
+ * becomes Responses events, and the result is stored. Generation is never done here. Every
+ * stored response belongs to the principal that created it (`owner`): to anyone else it does not
+ * exist (404), whether they read, follow, cancel, delete or continue from it.
  */
 export class Responses {
   private readonly runs = new Map<string, Run>();
@@ -49,13 +53,25 @@ export class Responses {
     }
   }
 
+  /** A stored response, if it exists and is the owner's. */
+  private stored(id: string, owner: string): StoredResponse | null {
+    const s = this.store.get(id);
+    return s && (s.owner ?? LOCAL_OWNER) === owner ? s : null;
+  }
+
+  /** A run held in memory, if it is the owner's. */
+  private run(id: string, owner: string): Run | undefined {
+    const run = this.runs.get(id);
+    return run?.owner === owner ? run : undefined;
+  }
+
   /** The stored items that come before this turn, oldest first. */
-  private history(previousId: string | null): ConversationItem[] {
+  private history(previousId: string | null, owner: string): ConversationItem[] {
     const items: ConversationItem[] = [];
     let id = previousId;
     for (let depth = 0; id; depth++) {
       if (depth >= MAX_CHAIN) throw invalid('previous_response_id', `a conversation may chain at most ${MAX_CHAIN} responses`);
-      const s = this.store.get(id);
+      const s = this.stored(id, owner);
       if (!s) throw notFound(id, 'previous_response_id');
       if (s.response.status === 'in_progress' || s.response.status === 'queued') {
         throw invalid('previous_response_id', `response '${id}' has not finished; continue from it once it has`);
@@ -81,8 +97,8 @@ export class Responses {
    * long a context) rejects before any event. With `truncation: auto` a context that does not
    * fit loses its oldest turns until it does.
    */
-  private async open(req: ResponseRequest, response: ResponseObject, signal: AbortSignal) {
-    let items = [...this.history(req.previousResponseId), ...req.input];
+  private async open(req: ResponseRequest, response: ResponseObject, signal: AbortSignal, owner: string) {
+    let items = [...this.history(req.previousResponseId, owner), ...req.input];
     let dropped = 0;
     for (;;) {
       const chat: ChatCompletionRequest = { ...req.chat, messages: toChatMessages(req.instructions, items) };
@@ -125,7 +141,7 @@ export class Responses {
       this.log.info({ response: a.response.id, status: a.response.status, error: e.code }, 'response ended early');
     } finally {
       await opened.it.return?.();
-      if (req.store) this.store.put({ response: a.response, input: req.input }, run.createdMs);
+      if (req.store) this.store.put({ response: a.response, input: req.input, owner: run.owner }, run.createdMs);
       run.done = true;
       for (const w of run.wake) w();
       this.forgetOldRuns();
@@ -155,17 +171,17 @@ export class Responses {
    * caller that leaves (`signal`) cancels it; in the background it runs on its own and the caller
    * reads a copy of its events, so leaving cancels nothing.
    */
-  private async start(req: ResponseRequest, signal?: AbortSignal): Promise<{ run: Run; events: AsyncGenerator<ResponseStreamEvent> }> {
+  private async start(req: ResponseRequest, signal: AbortSignal | undefined, owner: string): Promise<{ run: Run; events: AsyncGenerator<ResponseStreamEvent> }> {
     const createdMs = Date.now();
     const response = this.baseResponse(req, createdMs);
     const abort = new AbortController();
     const runSignal = req.background || !signal ? abort.signal : AbortSignal.any([abort.signal, signal]);
-    const opened = await this.open(req, response, runSignal);
+    const opened = await this.open(req, response, runSignal, owner);
     const assembler = new ResponseAssembler(response);
-    const run: Run = { events: assembler.start(), done: false, wake: new Set(), abort, signal: runSignal, assembler, createdMs, ended: Promise.resolve() };
+    const run: Run = { events: assembler.start(), done: false, wake: new Set(), abort, signal: runSignal, assembler, createdMs, owner, ended: Promise.resolve() };
     if (req.store) {
       this.runs.set(response.id, run);
-      if (req.background) this.store.put({ response, input: req.input }, createdMs);
+      if (req.background) this.store.put({ response, input: req.input, owner }, createdMs);
     }
     if (req.background) {
       run.ended = this.drive(run, req, opened);
@@ -186,8 +202,8 @@ export class Responses {
     return { run, events: foreground() };
   }
 
-  async create(req: ResponseRequest, signal?: AbortSignal): Promise<ResponseObject> {
-    const { run, events } = await this.start(req, signal);
+  async create(req: ResponseRequest, signal?: AbortSignal, owner = LOCAL_OWNER): Promise<ResponseObject> {
+    const { run, events } = await this.start(req, signal, owner);
     if (req.background) {
       void events.return(undefined);
       return structuredClone(run.assembler.response);
@@ -196,31 +212,32 @@ export class Responses {
     return run.assembler.response;
   }
 
-  async *createStream(req: ResponseRequest, signal?: AbortSignal): AsyncGenerator<ResponseStreamEvent> {
-    const { events } = await this.start(req, signal);
+  async *createStream(req: ResponseRequest, signal?: AbortSignal, owner = LOCAL_OWNER): AsyncGenerator<ResponseStreamEvent> {
+    const { events } = await this.start(req, signal, owner);
     yield* events;
   }
 
-  async get(id: string): Promise<ResponseObject> {
-    const run = this.runs.get(id);
+  async get(id: string, owner = LOCAL_OWNER): Promise<ResponseObject> {
+    const run = this.run(id, owner);
     if (run && !run.done) return structuredClone(run.assembler.response);
-    const s = this.store.get(id);
+    const s = this.stored(id, owner);
     if (!s) throw notFound(id);
     return s.response;
   }
 
   /** `GET /v1/responses/{id}?stream=true`: the events after `startingAfter`, live while it runs. */
-  async *stream(q: FollowQuery): AsyncGenerator<ResponseStreamEvent> {
-    const run = this.runs.get(q.id);
+  async *stream(q: FollowQuery, owner = LOCAL_OWNER): AsyncGenerator<ResponseStreamEvent> {
+    const run = this.run(q.id, owner);
     if (!run) {
-      if (!this.store.get(q.id)) throw notFound(q.id);
+      if (!this.stored(q.id, owner)) throw notFound(q.id);
       throw invalid('stream', `the events of response '${q.id}' are no longer held; retrieve it without 'stream'`);
     }
     yield* this.follow(run, q.startingAfter);
   }
 
-  async delete(id: string): Promise<DeletedResponse> {
-    const run = this.runs.get(id);
+  async delete(id: string, owner = LOCAL_OWNER): Promise<DeletedResponse> {
+    const run = this.run(id, owner);
+    if (!run && !this.stored(id, owner)) throw notFound(id);
     if (run && !run.done) {
       run.abort.abort();
       await run.ended;
@@ -231,20 +248,20 @@ export class Responses {
   }
 
   /** Cancels a background response; one that has already ended is returned as it is. */
-  async cancel(id: string): Promise<ResponseObject> {
-    const run = this.runs.get(id);
-    const stored = run ? run.assembler.response : this.store.get(id)?.response;
+  async cancel(id: string, owner = LOCAL_OWNER): Promise<ResponseObject> {
+    const run = this.run(id, owner);
+    const stored = run ? run.assembler.response : this.stored(id, owner)?.response;
     if (!stored) throw notFound(id);
     if (!stored.background) throw invalid('id', `only background responses can be cancelled; '${id}' was not created with 'background': true`);
     if (run && !run.done) {
       run.abort.abort();
       await run.ended;
     }
-    return this.get(id);
+    return this.get(id, owner);
   }
 
-  async inputItems(q: InputItemsQuery): Promise<InputItemList> {
-    const s = this.store.get(q.id);
+  async inputItems(q: InputItemsQuery, owner = LOCAL_OWNER): Promise<InputItemList> {
+    const s = this.stored(q.id, owner);
     if (!s) throw notFound(q.id);
     const all = q.order === 'desc' ? [...s.input].reverse() : s.input;
     let start = 0;

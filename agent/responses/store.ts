@@ -7,7 +7,12 @@ export interface StoredResponse {
   response: ResponseObject;
   /** That turn's own input items. */
   input: InputItem[];
+  /** Who created it (see `ownerOf` in agent/identity): `local` when not given. */
+  owner?: string;
 }
+
+/** The single-user default's owner, and that of rows written before owners were recorded. */
+export const LOCAL_OWNER = 'local';
 
 export interface StoreLimits {
   /** Responses older than this are removed. */
@@ -38,10 +43,14 @@ export class ResponseStore {
         created_at INTEGER NOT NULL,
         response TEXT NOT NULL,
         input TEXT NOT NULL,
-        bytes INTEGER NOT NULL
+        bytes INTEGER NOT NULL,
+        owner TEXT NOT NULL DEFAULT 'local'
       );
       CREATE INDEX IF NOT EXISTS responses_by_age ON responses (created_at);
     `);
+    // A database from before owners were recorded: its rows were the local user's.
+    const columns = this.db.prepare('PRAGMA table_info(responses)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'owner')) this.db.exec("ALTER TABLE responses ADD COLUMN owner TEXT NOT NULL DEFAULT 'local'");
     this.prune();
   }
 
@@ -50,8 +59,8 @@ export class ResponseStore {
     if (this.closed) return;
     const response = JSON.stringify(entry.response);
     const input = JSON.stringify(entry.input);
-    this.db.prepare('INSERT OR REPLACE INTO responses (id, created_at, response, input, bytes) VALUES (?, ?, ?, ?, ?)')
-      .run(entry.response.id, createdAtMs, response, input, Buffer.byteLength(response) + Buffer.byteLength(input));
+    this.db.prepare('INSERT OR REPLACE INTO responses (id, created_at, response, input, bytes, owner) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(entry.response.id, createdAtMs, response, input, Buffer.byteLength(response) + Buffer.byteLength(input), entry.owner ?? LOCAL_OWNER);
     this.prune();
   }
 
@@ -66,8 +75,8 @@ export class ResponseStore {
 
   get(id: string): StoredResponse | null {
     if (this.closed) return null;
-    const row = this.db.prepare('SELECT response, input FROM responses WHERE id = ?').get(id) as { response: string; input: string } | undefined;
-    return row ? { response: JSON.parse(row.response) as ResponseObject, input: JSON.parse(row.input) as InputItem[] } : null;
+    const row = this.db.prepare('SELECT response, input, owner FROM responses WHERE id = ?').get(id) as { response: string; input: string; owner: string } | undefined;
+    return row ? { response: JSON.parse(row.response) as ResponseObject, input: JSON.parse(row.input) as InputItem[], owner: row.owner } : null;
   }
 
   delete(id: string): boolean {
@@ -79,8 +88,8 @@ export class ResponseStore {
 
   /** Responses whose run ended with the process that ran it: they can never finish. */
   interrupted(): StoredResponse[] {
-    const rows = this.db.prepare("SELECT response, input FROM responses WHERE json_extract(response, '$.status') IN ('in_progress', 'queued')").all() as { response: string; input: string }[];
-    return rows.map((r) => ({ response: JSON.parse(r.response) as ResponseObject, input: JSON.parse(r.input) as InputItem[] }));
+    const rows = this.db.prepare("SELECT response, input, owner FROM responses WHERE json_extract(response, '$.status') IN ('in_progress', 'queued')").all() as { response: string; input: string; owner: string }[];
+    return rows.map((r) => ({ response: JSON.parse(r.response) as ResponseObject, input: JSON.parse(r.input) as InputItem[], owner: r.owner }));
   }
 
   /** How many responses are stored, and their total size. */

@@ -62,7 +62,7 @@ export async function serviceLogs(home: string, lines: number, follow: boolean):
  * `/api/v1/keys`, authenticated with `$CRUCIBLE_API_KEY` or the keys file's primary key.
  */
 export async function accessKeysCommand(home: string, args: string[], opts: {
-  preset?: string; models?: string[]; actions?: string; expires?: string; name?: string; apiKeysFile?: string;
+  preset?: string; models?: string[]; deployments?: string[]; actions?: string; expires?: string; name?: string; apiKeysFile?: string;
 }): Promise<number> {
   const [action, id] = args;
   let info: { endpoints?: string[] };
@@ -93,6 +93,7 @@ export async function accessKeysCommand(home: string, args: string[], opts: {
       ...(opts.preset ? { preset: opts.preset } : {}),
       ...(opts.actions ? { actions: opts.actions.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
       ...(opts.models?.length ? { models: opts.models } : {}),
+      ...(opts.deployments?.length ? { deployments: opts.deployments } : {}),
       ...(opts.expires ? { expiresIn: parseDuration(opts.expires) } : {}),
     };
     const out = await call('POST', '/api/v1/keys', body);
@@ -108,6 +109,6 @@ export async function accessKeysCommand(home: string, args: string[], opts: {
     return 0;
   }
   if (action === 'revoke' && id) return (await call('DELETE', `/api/v1/keys/${encodeURIComponent(id)}`)) === null ? 1 : 0;
-  console.error("usage: crucible keys create [--preset invoke|read|reader|invoker|contributor|admin] [--actions A,B] [--model 'glob']... [--expires 30d] [--name N] | keys list | keys revoke <id>");
+  console.error("usage: crucible keys create [--preset invoke|read|reader|invoker|contributor|admin] [--actions A,B] [--model 'glob']... [--deployment NAME]... [--expires 30d] [--name N] | keys list | keys revoke <id>");
   return 2;
 }

@@ -7,10 +7,12 @@ import { type AgentClient, defaultHome } from '../typescript/connect.js';
 import { CrucibleManager } from '../typescript/sdk/index.js';
 import { accessKeysCommand, serviceKeys, serviceLogs } from './admin-commands.js';
 import { modelRun } from './chat-command.js';
+import { embedCommand } from './embed-command.js';
 import { deploymentCommand } from './deployment-commands.js';
 import { cacheList, modelDownload, modelList } from './model-commands.js';
 import { modelOptimize } from './optimize-command.js';
 import { serviceStart, serviceStatus, serviceStop } from './service-commands.js';
+import { transcribeCommand } from './transcribe-command.js';
 
 const HELP = `Usage: crucible [--home DIR] <command>
 
@@ -21,7 +23,7 @@ const HELP = `Usage: crucible [--home DIR] <command>
   service keys show               the API keys (seed 003 format), creating the keys file if needed
   service keys rotate primary|secondary   replace one key; the agent picks it up without a restart
   service logs [--lines N] [--follow]     the agent's structured log
-  keys create [--preset invoke] [--model 'phi-4*'] [--expires 30d] [--actions A,B] [--name N]
+  keys create [--preset invoke] [--model 'phi-4*'] [--deployment NAME] [--expires 30d] [--actions A,B] [--name N]
                                   a scoped access key (shown once) from the running agent
   keys list | keys revoke <id>    scoped access keys (no secrets) / revoke one
   model list                      the catalog, with what is cached
@@ -36,6 +38,11 @@ const HELP = `Usage: crucible [--home DIR] <command>
   cache remove <model> [--force]  delete a cached model (--force unloads it first)
   predict <model> <image file>    run a predictive model (OCR prints the text it reads)
   run <model> <prompt> [--max-tokens N] [--temperature T]   stream a completion
+  embed <model> [text...] [--dimensions N] [--json]
+                                  sentence vectors, one JSON array a line (texts from stdin, a line each, when none given)
+  transcribe <file> [--model M] [--format text|srt|vtt|json|verbose_json] [--language xx] [--translate]
+                                  speech to text (WAV, MP3, FLAC, Ogg Vorbis, Opus); default
+                                  model: the first speech model in the cache
   model run <model> [--max-tokens N] [--temperature T]
                                   download if needed, load, and chat in the terminal
                                   (/clear, /exit; Ctrl-C stops an answer; piped input: a turn a line)
@@ -72,6 +79,8 @@ async function main(argv: string[]): Promise<number> {
       namespace: { type: 'string' }, model: { type: 'string', multiple: true }, replicas: { type: 'string' }, compute: { type: 'string' },
       workload: { type: 'string' }, auth: { type: 'boolean' }, env: { type: 'string', multiple: true }, json: { type: 'boolean' },
       preset: { type: 'string' }, expires: { type: 'string' }, name: { type: 'string' }, actions: { type: 'string' },
+      deployment: { type: 'string', multiple: true }, dimensions: { type: 'string' },
+      format: { type: 'string' }, language: { type: 'string' }, translate: { type: 'boolean' },
     },
     allowPositionals: true,
     strict: false,
@@ -94,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
     case 'keys create': case 'keys list': case 'keys revoke':
       return accessKeysCommand(home, [action, ...rest], {
         preset: values.preset as string | undefined, models: values.model as string[] | undefined, actions: values.actions as string | undefined,
+        deployments: values.deployment as string[] | undefined,
         expires: values.expires as string | undefined, name: values.name as string | undefined, apiKeysFile: values['api-keys-file'] as string | undefined,
       });
     case 'service logs': return serviceLogs(home, Number(values.lines ?? 50), Boolean(values.follow));
@@ -147,6 +157,12 @@ async function main(argv: string[]): Promise<number> {
           env: values.env as string[] | undefined, json: values.json as boolean | undefined,
         });
       }
+      if (group === 'transcribe') {
+        return withClient(home, (c) => transcribeCommand(c, action, {
+          model: (values.model as string[] | undefined)?.at(-1), format: values.format as string | undefined,
+          language: values.language as string | undefined, translate: Boolean(values.translate),
+        }));
+      }
       if (group === 'predict') {
         const [model, file] = [action, ...rest];
         if (!model || !file) {
@@ -163,6 +179,9 @@ async function main(argv: string[]): Promise<number> {
           }
           return 0;
         });
+      }
+      if (group === 'embed') {
+        return withClient(home, (c) => embedCommand(c, action, rest, { dimensions: values.dimensions as string | undefined, json: values.json as boolean | undefined }));
       }
       if (group === 'run') {
         const [model, ...words] = [action, ...rest];

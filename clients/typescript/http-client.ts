@@ -1,8 +1,19 @@
+import type { Transcript, TranscriptSegment, TranscriptWord } from '../../protocol/audio.js';
+import { type TranscriptStreamEvent, languageCode } from '../../protocol/audio-render.js';
 import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
 import { type ErrorEnvelope, CrucibleError, fromErrorBody, isErrorCode } from '../../protocol/errors.js';
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
 import { bodyOf, ndjson, sseData } from '../../protocol/http-streams.js';
 import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
+import type { EmbeddingResponse } from '../../protocol/embeddings.js';
+
+/** A POST /v1/embeddings body as OpenAI's clients send it. */
+export type EmbeddingBody = {
+  model: string;
+  input: string | string[] | number[] | number[][];
+  encoding_format?: 'float' | 'base64';
+  dimensions?: number;
+};
 import type { Completion, CompletionChunk } from '../../protocol/completions.js';
 import type { ModelInfo, OpenAIModel, OpenAIModelList, ServiceStatus } from '../../protocol/models.js';
 import type { DeletedResponse, InputItemList, ResponseObject, ResponseStreamEvent } from '../../protocol/responses.js';
@@ -12,6 +23,22 @@ import type { DeletedResponse, InputItemList, ResponseObject, ResponseStreamEven
 export type ResponseBody = Record<string, unknown> & { model: string; input: unknown };
 
 export type ChatBody = Record<string, unknown> & { model: string; messages: { role: string; content: string }[] };
+/**
+ * A transcription as every client takes it (the pipe op `audio.transcriptions`' body): the file's
+ * bytes and the OpenAI form fields; `task: 'translate'` for `/v1/audio/translations`.
+ */
+export interface TranscriptionBody {
+  model: string;
+  file: Uint8Array;
+  filename?: string;
+  content_type?: string;
+  task?: 'transcribe' | 'translate';
+  language?: string;
+  prompt?: string;
+  temperature?: number;
+  timestamp_granularities?: ('segment' | 'word')[];
+}
+
 /** The `POST /v1/completions` body: `model`, `prompt` (a string or strings), sampling fields. */
 export type CompletionBody = Record<string, unknown> & { model: string; prompt: string | string[] };
 
@@ -104,6 +131,7 @@ export class HttpClient {
     this.json<TokenCount>('POST', '/v1/chat/completions/tokenizer/encode/count', body);
   predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }, signal?: AbortSignal) =>
     this.json<PredictResponse>('POST', '/v1/predict', body, signal);
+  embeddings = (body: EmbeddingBody, signal?: AbortSignal) => this.json<EmbeddingResponse>('POST', '/v1/embeddings', body, signal);
   modelMetadata = (model?: string) => this.json<ModelMetadata>('GET', `/v1/model${model ? `?model=${encodeURIComponent(model)}` : ''}`);
 
   chat = (body: ChatBody, signal?: AbortSignal) => this.json<ChatCompletion>('POST', '/v1/chat/completions', { ...body, stream: false }, signal);
@@ -120,6 +148,57 @@ export class HttpClient {
   cancelResponse = (id: string) => this.json<ResponseObject>('POST', `/v1/responses/${encodeURIComponent(id)}/cancel`);
   listInputItems = (id: string, q: { limit?: number; after?: string; order?: 'asc' | 'desc' } = {}) =>
     this.json<InputItemList>('GET', `/v1/responses/${encodeURIComponent(id)}/input_items?${new URLSearchParams(Object.entries(q).map(([k, v]): [string, string] => [k, String(v)]))}`);
+
+  /** Over HTTP the answer is asked as verbose_json and read back into the agent's Transcript. */
+  async transcribe(body: TranscriptionBody, signal?: AbortSignal): Promise<Transcript> {
+    const res = await this.upload(body, 'verbose_json', false, signal);
+    const v = await res.json() as { task?: Transcript['task']; language: string; duration: number; text: string; segments?: TranscriptSegment[]; words?: TranscriptWord[] };
+    return {
+      model: body.model, task: v.task ?? body.task ?? 'transcribe', language: languageCode(v.language), duration: v.duration, text: v.text,
+      segments: v.segments ?? [], ...(v.words ? { words: v.words } : {}),
+    };
+  }
+
+  /** OpenAI's `transcript.text.delta` events, then `transcript.text.done`. */
+  async *transcribeStream(body: TranscriptionBody, signal?: AbortSignal): AsyncIterable<TranscriptStreamEvent> {
+    const ac = new AbortController();
+    const stop = AbortSignal.any([ac.signal, ...(signal ? [signal] : [])]);
+    try {
+      const res = await this.upload(body, 'json', true, stop);
+      for await (const data of sseData(bodyOf(res))) {
+        const parsed = JSON.parse(data);
+        if (parsed.error) throw fromErrorBody(parsed.error);
+        yield parsed as TranscriptStreamEvent;
+      }
+    } catch (err) {
+      if (signal?.aborted) throw new CrucibleError('cancelled', 'the request was cancelled');
+      throw err;
+    } finally {
+      ac.abort();
+    }
+  }
+
+  private async upload(body: TranscriptionBody, format: string, stream: boolean, signal?: AbortSignal): Promise<Response> {
+    const form = new FormData();
+    form.append('file', new Blob([body.file], { type: body.content_type ?? 'application/octet-stream' }), body.filename ?? 'audio');
+    form.append('model', body.model);
+    form.append('response_format', format);
+    if (body.language) form.append('language', body.language);
+    if (body.prompt) form.append('prompt', body.prompt);
+    if (body.temperature !== undefined) form.append('temperature', String(body.temperature));
+    for (const g of body.timestamp_granularities ?? []) form.append('timestamp_granularities[]', g);
+    if (stream) form.append('stream', 'true');
+    const path = body.task === 'translate' ? '/v1/audio/translations' : '/v1/audio/transcriptions';
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, { method: 'POST', signal, body: form, headers: this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {} });
+    } catch (err) {
+      if (signal?.aborted) throw new CrucibleError('cancelled', 'the request was cancelled');
+      throw new CrucibleError('shutting_down', `cannot reach the agent at ${this.baseUrl}: ${(err as Error).message}`);
+    }
+    if (!res.ok) throw errorFrom(res.status, await res.text());
+    return res;
+  }
 
   /** Breaking out of the loop aborts the request: the agent sees the disconnect and stops generating. */
   private async *sse<T>(path: string, body: Record<string, unknown>, signal?: AbortSignal): AsyncIterable<T> {

@@ -1,15 +1,19 @@
 import net from 'node:net';
+import type { Transcript, TranscriptEvent } from '../../protocol/audio.js';
+import { type TranscriptStreamEvent, streamEvent } from '../../protocol/audio-render.js';
 import type { ChatCompletion, ChatCompletionChunk, TokenCount } from '../../protocol/chat.js';
 import { CrucibleError, fromErrorBody } from '../../protocol/errors.js';
-import { encodeFrame, FrameReader } from '../../protocol/framing.js';
+import { encodeFrame, FrameReader, MAX_FRAME_BYTES } from '../../protocol/framing.js';
 import type { CatalogListing, DownloadProgress } from '../../protocol/catalog.js';
 import type { ModelMetadata, PredictResponse } from '../../protocol/predict.js';
+import type { EmbeddingResponse } from '../../protocol/embeddings.js';
+import type { EmbeddingBody } from './http-client.js';
 import type { Completion, CompletionChunk } from '../../protocol/completions.js';
 import type { ModelInfo, OpenAIModel, ServiceStatus } from '../../protocol/models.js';
 import type { OpName } from '../../protocol/operations.js';
 import type { PipeResponse } from '../../protocol/pipe-messages.js';
 import type { DeletedResponse, InputItemList, ResponseObject, ResponseStreamEvent } from '../../protocol/responses.js';
-import type { ChatBody, CompletionBody, ResponseBody } from './http-client.js';
+import type { ChatBody, CompletionBody, ResponseBody, TranscriptionBody } from './http-client.js';
 
 interface Pending {
   onChunk?: (body: unknown) => void;
@@ -22,6 +26,15 @@ interface Pending {
  * A client for the pipe protocol: one connection, many requests multiplexed by id. A closed
  * connection rejects everything pending with `connection_closed`, so callers can reconnect.
  */
+/** A file too big for one pipe frame is a clear 413 before anything is sent (HTTP takes up to --max-audio-bytes). */
+function fitsFrame(body: TranscriptionBody): TranscriptionBody {
+  const room = MAX_FRAME_BYTES - 64 * 1024;
+  if (body.file.length > room) {
+    throw new CrucibleError('payload_too_large', `the audio file (${body.file.length} bytes) is larger than one pipe frame takes (${room} bytes); send it over HTTP (POST /v1/audio/transcriptions)`, 'file');
+  }
+  return body;
+}
+
 export class PipeClient {
   private readonly reader = new FrameReader();
   private readonly pending = new Map<number, Pending>();
@@ -126,6 +139,7 @@ export class PipeClient {
   countTokens = (body: { model: string; messages: unknown[] }) => this.request<TokenCount>('tokenizer.count', body);
   predict = (body: { model?: string; items: { content_type: string; encoder: 'base64'; data: string }[] }, signal?: AbortSignal) =>
     this.request<PredictResponse>('predict', body, { signal });
+  embeddings = (body: EmbeddingBody, signal?: AbortSignal) => this.request<EmbeddingResponse>('embeddings', body, { signal });
   modelMetadata = (model?: string) => this.request<ModelMetadata>('model.metadata', model ? { model } : null);
   chat = (body: ChatBody, signal?: AbortSignal) =>
     this.request<ChatCompletion>('chat.completions', { ...body, stream: false }, { signal });
@@ -137,6 +151,13 @@ export class PipeClient {
   completionsStream = (body: CompletionBody, signal?: AbortSignal) =>
     this.stream<CompletionChunk>('completions', { ...body, stream: true }, signal);
   getModel = (model: string) => this.request<OpenAIModel>('models.get', { model });
+  /** The file travels as msgpack binary (pipe op `audio.transcriptions`), in one frame. */
+  transcribe = async (body: TranscriptionBody, signal?: AbortSignal) =>
+    this.request<Transcript>('audio.transcriptions', { ...fitsFrame(body), stream: false }, { signal });
+  /** OpenAI's `transcript.text.delta` events, then `transcript.text.done`, as over HTTP. */
+  async *transcribeStream(body: TranscriptionBody, signal?: AbortSignal): AsyncIterable<TranscriptStreamEvent> {
+    for await (const e of this.stream<TranscriptEvent>('audio.transcriptions', { ...fitsFrame(body), stream: true }, signal)) yield streamEvent(e);
+  }
   createResponse = (body: ResponseBody, signal?: AbortSignal) => this.request<ResponseObject>('responses.create', { ...body, stream: false }, { signal });
   createResponseStream = (body: ResponseBody, signal?: AbortSignal) => this.stream<ResponseStreamEvent>('responses.create', { ...body, stream: true }, signal);
   getResponse = (id: string) => this.request<ResponseObject>('responses.get', { id });

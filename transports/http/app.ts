@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { ControlPlaneApi } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
+import { audioRoutes } from './audio-routes.js';
 import { MAX_BODY_BYTES, errorResponse, readJson as readBody } from './errors.js';
 import type { MetricsSample } from '../../protocol/metrics-feed.js';
 import { consoleRoutes, metricsFeedRoutes } from './console-routes.js';
@@ -24,6 +25,8 @@ export interface HttpOptions extends HttpHooks, BrowserPolicy, IdentityRouteOpti
   maxBodyBytes?: number;
   /** Largest encoded image per /v1/predict item. */
   maxImageBytes?: number;
+  /** Largest audio file /v1/audio/transcriptions and /translations take (413 past it). */
+  maxAudioBytes?: number;
   /** Prometheus text for GET /metrics. */
   metrics?: () => Promise<{ contentType: string; body: string }>;
   /** The live-metrics feed's figures for GET /metrics/live. */
@@ -67,11 +70,12 @@ export function createHttpApp(api: CrucibleApi, opts: HttpOptions = {}): Hono {
   identityRoutes(app, opts, readJson);
   openaiRoutes(app, api, readJson);
   responsesRoutes(app, api, readJson);
+  audioRoutes(app, api, { maxAudioBytes: opts.maxAudioBytes });
   foundryRoutes(app, api, readJson);
   predictRoutes(app, api, opts.maxImageBytes);
   if (opts.control) {
     controlRoutes(app, opts.control, { maxBodyBytes: limit });
-    deploymentRoutes(app, api, opts.control, { readJson, maxImageBytes: opts.maxImageBytes, checkKey: opts.checkKey });
+    deploymentRoutes(app, api, opts.control, { readJson, maxImageBytes: opts.maxImageBytes, maxAudioBytes: opts.maxAudioBytes });
   }
 
   return app;

@@ -2,13 +2,11 @@ import { type Context, Hono } from 'hono';
 import type { ControlPlaneApi } from '../../protocol/control-plane.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import type { CrucibleApi } from '../../protocol/operations.js';
+import { audioRoutes } from './audio-routes.js';
 import { errorResponse } from './errors.js';
-import { presentedKey } from './middleware.js';
+import { principalOf } from './middleware.js';
 import { openaiRoutes } from './openai-routes.js';
 import { predictRoutes } from './predict-routes.js';
-
-/** Paths of deployments' data planes: they check their own keys (see `auth`). */
-export const DEPLOYMENT_DATA_PATH = /^\/(namespaces\/[^/]+\/)?deployments\/[^/]+(\/|$)/;
 
 /** The agent's operations narrowed to one deployment's model: every request names that model. */
 function scoped(api: CrucibleApi, model: string): CrucibleApi {
@@ -18,6 +16,8 @@ function scoped(api: CrucibleApi, model: string): CrucibleApi {
     completions: (req, signal) => api.completions({ ...req, model }, signal),
     completionsStream: (req, signal) => api.completionsStream({ ...req, model }, signal),
     countTokens: (req) => api.countTokens({ ...req, model }),
+    transcribe: (req, signal) => api.transcribe({ ...req, model }, signal),
+    transcribeStream: (req, signal) => api.transcribeStream({ ...req, model }, signal),
     predict: (req, signal) => api.predict({ ...req, model }, signal),
     modelMetadata: () => api.modelMetadata(model),
     getModel: () => api.getModel(model),
@@ -31,15 +31,14 @@ function scoped(api: CrucibleApi, model: string): CrucibleApi {
 
 /**
  * Each deployment's data plane under its own path (seed 001's endpoints): `/deployments/<name>/...`
- * in the `default` namespace and `/namespaces/<ns>/deployments/<name>/...` in any. A request is
- * let in by the deployment's own keys when it has authentication enabled (and by nothing else),
- * else by the agent's keys when those are configured; `/health` and `/ready` are open, for probes.
- * It then goes to the same OpenAI and predictive routes as the agent's own, bound to the
+ * in the `default` namespace and `/namespaces/<ns>/deployments/<name>/...` in any. The identity
+ * layer decides who gets in (the deployment's own keys, or a key or token allowed this deployment,
+ * its model and the route's action); `/health` and `/ready` are open, for probes. A request then goes to the same OpenAI and predictive routes as the agent's own, bound to the
  * deployment's model.
  */
 export function deploymentRoutes(
   app: Hono, api: CrucibleApi, control: ControlPlaneApi,
-  opts: { readJson: (c: Context) => Promise<unknown>; maxImageBytes?: number; checkKey?: (key: string | undefined) => boolean },
+  opts: { readJson: (c: Context) => Promise<unknown>; maxImageBytes?: number; maxAudioBytes?: number },
 ): void {
   const apps = new Map<string, Hono>();
   const planeFor = (model: string, ns: string, name: string): Hono => {
@@ -48,6 +47,7 @@ export function deploymentRoutes(
       sub = new Hono();
       openaiRoutes(sub, scoped(api, model), opts.readJson);
       predictRoutes(sub, scoped(api, model), opts.maxImageBytes);
+      audioRoutes(sub, scoped(api, model), { maxAudioBytes: opts.maxAudioBytes });
       sub.onError((err, c) => errorResponse(c, err));
       sub.notFound((c) => errorResponse(c, new CrucibleError('not_found', `no route for ${c.req.method} ${c.req.path} in deployment '${ns}/${name}'`)));
       apps.set(model, sub);
@@ -67,18 +67,13 @@ export function deploymentRoutes(
       return ready ? c.json({ status: 'ready', readyReplicas: d.status.readyReplicas })
         : c.json({ status: 'not ready', state: d.status.state, message: d.status.message }, 503);
     }
-    const key = presentedKey((n) => c.req.header(n));
-    const values = ['authorization', 'api-key', 'x-api-key'].map((h) => c.req.header(h)?.replace(/^bearer\s+/i, '').trim()).filter(Boolean);
-    if (values.some((v) => v !== values[0])) {
-      throw new CrucibleError('ambiguous_auth', 'credentials were sent in more than one header with different values; send one');
+    // The identity layer admitted the caller (its own keys, or a principal allowed this deployment).
+    // Without one (a bare app, which has nobody to check keys), a deployment with keys stays closed.
+    if (!principalOf(c) && (await control.deploymentAccess(ns, name, undefined)).authentication) {
+      c.header('www-authenticate', 'Bearer realm="crucible"');
+      throw new CrucibleError('missing_credentials', `deployment '${name}' has keys of its own and this app has no identity layer to check them`);
     }
-    let target;
-    try {
-      target = await control.deploymentTarget(ns, name, key, !opts.checkKey || opts.checkKey(key));
-    } catch (err) {
-      if (err instanceof CrucibleError && err.status === 401) c.header('www-authenticate', 'Bearer realm="crucible"');
-      throw err;
-    }
+    const target = await control.deploymentTarget(ns, name);
     const sub = planeFor(target.model, ns, name);
     const url = new URL(c.req.url);
     url.pathname = rest;

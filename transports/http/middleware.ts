@@ -15,17 +15,8 @@ export interface HttpHooks {
   onRefused?: (r: { requestId: string; method: string; path: string; reason: string; status: number; principal?: Principal; action?: string | null }) => void;
   /** Called when an authorized request ends, with the action it needed (for the audit log). */
   onAllowed?: (r: { requestId: string; method: string; path: string; status: number; principal: Principal; action: string | null }) => void;
-  /** The agent's admin keys, for deployments' data planes, which check their own keys (deployment-routes.ts). */
-  checkKey?: (key: string | undefined) => boolean;
   /** Called once per request when it ends. */
   onRequest?: (r: { requestId: string; method: string; route: string; status: number; durationMs: number }) => void;
-}
-
-/** The key from `Authorization: Bearer`, `api-key` or `X-API-KEY` (seed 001), for deployments' data planes. */
-export function presentedKey(header: (name: string) => string | undefined): string | undefined {
-  const auth = header('authorization');
-  if (auth && /^bearer\s+/i.test(auth)) return auth.replace(/^bearer\s+/i, '').trim();
-  return header('api-key') ?? header('x-api-key');
 }
 
 export function requestIds(hooks: HttpHooks): MiddlewareHandler {

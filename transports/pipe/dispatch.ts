@@ -1,4 +1,5 @@
 import { parseEmbeddingRequest } from '../../protocol/embeddings.js';
+import { parseTranscriptionBody } from '../../protocol/audio-request.js';
 import { parseDownloadRequest, parseExternalModel, parseRemoveRequest } from '../../protocol/catalog.js';
 import { parseChatCompletionRequest, parseTokenCountRequest } from '../../protocol/chat.js';
 import { parseCompletionRequest } from '../../protocol/completions.js';
@@ -31,6 +32,11 @@ export const HANDLERS: Record<Exclude<OpName, 'cancel'>, Handler> = {
   'models.get': (api, body) => result(api.getModel(requireModelName(body, 'model'))),
   'tokenizer.count': (api, body) => result(api.countTokens(parseTokenCountRequest(body))),
   embeddings: (api, body, signal) => result(api.embeddings(parseEmbeddingRequest(body), signal)),
+  'audio.transcriptions': async (api, body, signal) => {
+    const { stream, ...req } = parseTranscriptionBody(body);
+    if (!stream) return result(api.transcribe(req, signal));
+    return { chunks: api.transcribeStream(req, signal) };
+  },
   'predict': (api, body, signal) => result(api.predict(parsePredictRequest(body), signal)),
   'model.metadata': (api, body) => result(api.modelMetadata(typeof body.model === 'string' ? checkModelName(body.model) : undefined)),
   'gpu.get': (api) => result(api.getGpuDevice()),

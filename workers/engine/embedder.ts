@@ -12,7 +12,7 @@ export type Pooling = 'last' | 'mean';
  * of its output layer: found as the first input of the node that produces the logits, so it works
  * on plain, fused and model-builder graphs alike.
  */
-function withHiddenStates(path: string, logitsName: string): Uint8Array {
+export function withHiddenStates(path: string, logitsName: string): Uint8Array {
   const model = onnx.ModelProto.decode(readFileSync(path));
   const g = model.graph!;
   if ((g.initializer ?? []).some((t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)) {
@@ -40,10 +40,35 @@ export class Embedder {
     private readonly align: 'left' | 'right') {}
 
   static async create(spec: ModelSpec, threads: number, align: 'left' | 'right'): Promise<Embedder> {
-    const bytes = withHiddenStates(spec.onnxPath, spec.names.logits);
-    const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: threads, graphOptimizationLevel: 'all' });
+    const options: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: threads, graphOptimizationLevel: 'all' };
+    // A graph that already outputs its hidden states (Foundry's embedding exports) loads as it is.
+    const own = spec.names.hiddenStates;
+    if (own) {
+      const session = await ort.InferenceSession.create(spec.onnxPath, options);
+      if (session.outputNames.includes(own)) return new Embedder(session, spec, own, align);
+      await session.release();
+    }
+    const session = await ort.InferenceSession.create(withHiddenStates(spec.onnxPath, spec.names.logits), options);
     const hidden = session.outputNames[session.outputNames.length - 1];
     return new Embedder(session, spec, hidden, align);
+  }
+
+  /**
+   * Each input's tokens as Foundry reads them: a text's own tokens (BOS included) with the end
+   * token appended, or token ids as given; checked against the context and vocabulary.
+   */
+  static rows(inputs: (string | number[])[], spec: ModelSpec, encode: (text: string) => number[]): number[][] {
+    const eos = spec.eosTokenIds[0];
+    const rows = inputs.map((x) => (typeof x === 'string' ? [...encode(x), eos] : x));
+    rows.forEach((r, i) => {
+      const param = inputs.length > 1 ? `input[${i}]` : 'input';
+      if (r.length > spec.contextLength) {
+        throw new CrucibleError('context_length_exceeded', `input ${i} has ${r.length} tokens; this model reads at most ${spec.contextLength}`, param);
+      }
+      const bad = r.find((tok) => tok >= spec.vocabSize);
+      if (bad !== undefined) throw new CrucibleError('invalid_request', `token id ${bad} is outside the vocabulary of ${spec.vocabSize}`, param);
+    });
+    return rows;
   }
 
   async embed(rows: number[][], pooling: Pooling): Promise<Float32Array[]> {

@@ -49,6 +49,8 @@ export class Engine {
   private readonly align: CacheAlignment;
   private readonly cacheType: CacheType;
   private readonly halfLogits: boolean;
+  private readonly logitsRank: number;
+  private logitsBuffer: Float32Array | Uint16Array | null = null;
   /** This model's grammar compiler, for structured outputs and tool calls. */
   readonly grammars: Grammars;
   /** Finished sequences' caches, for requests that start with the same tokens; null when off. */
@@ -70,6 +72,10 @@ export class Engine {
     this.cacheType = facts.cacheType ?? 'float32';
     const logitsMeta = session.outputMetadata.find((m) => m.name === spec.names.logits);
     this.halfLogits = logitsMeta?.isTensor === true && logitsMeta.type === 'float16';
+    // Prebound only where the graph's logits are [batch, (seq,) vocab] with this vocabulary.
+    const dims = logitsMeta?.isTensor ? logitsMeta.shape : [];
+    const last = dims[dims.length - 1];
+    this.logitsRank = (dims.length === 3 || dims.length === 2) && (typeof last !== 'number' || last === spec.vocabSize) ? dims.length : 0;
     this.batch = new BatchCache(spec.numKvHeads, spec.headDim, this.align, this.cacheType);
     this.grammars = new Grammars(codec.vocabulary, spec.vocabSize, spec.eosTokenIds);
     const budget = init.prefixCacheBytes ?? 64 * 2 ** 20;
@@ -165,15 +171,7 @@ export class Engine {
    * final hidden states. Returns the vectors and the tokens read.
    */
   async embed(inputs: (string | number[])[], pooling: Pooling): Promise<{ vectors: Float32Array[]; tokens: number }> {
-    const eos = this.spec.eosTokenIds[0];
-    const rows = inputs.map((x) => (typeof x === 'string' ? [...this.codec.encodeText(x), eos] : x));
-    rows.forEach((r, i) => {
-      if (r.length > this.spec.contextLength) {
-        throw new CrucibleError('context_length_exceeded', `input ${i} has ${r.length} tokens; this model reads at most ${this.spec.contextLength}`, inputs.length > 1 ? `input[${i}]` : 'input');
-      }
-      const bad = r.find((tok) => tok >= this.spec.vocabSize);
-      if (bad !== undefined) throw new CrucibleError('invalid_request', `token id ${bad} is outside the vocabulary of ${this.spec.vocabSize}`, inputs.length > 1 ? `input[${i}]` : 'input');
-    });
+    const rows = Embedder.rows(inputs, this.spec, (text) => this.codec.encodeText(text));
     this.embedder ??= Embedder.create(this.spec, this.init.intraOpThreads, this.align);
     const embedder = await this.embedder;
     const vectors: Float32Array[] = [];
@@ -417,7 +415,7 @@ export class Engine {
     // Device caches come out in new device buffers; host ones are written into reused arrays.
     const views = this.kv ? undefined : this.batch.presentViews();
     if (prof) t = prof.add('kv', t);
-    const running = this.run(ids, positions, mask, b, 1, this.batch.tensors, views);
+    const running = this.run(ids, positions, mask, b, 1, this.batch.tensors, views, this.logitsOut(b));
     // Sequences that need their full grammar mask get it here, on this thread, while ONNX Runtime's
     // threads run the step (a mask depends only on the tokens taken so far).
     // So do those whose last token needed it (a structural state tends to follow another).
@@ -483,7 +481,22 @@ export class Engine {
     this.decoding.push(...alive);
   }
 
-  private run(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, b: number, s: number, past: ort.Tensor[], present?: ort.Tensor[]) {
+  /**
+   * A reused output tensor for a decode step's logits: ONNX Runtime otherwise hands back a fresh
+   * buffer every step (1 MB at batch 8 of a 32,000-token vocabulary), and the garbage collector's
+   * work on them showed up between steps. Its rows are read before the next step runs.
+   */
+  private logitsOut(b: number): ort.Tensor | undefined {
+    if (!this.logitsRank) return undefined;
+    const n = b * this.spec.vocabSize;
+    if (!this.logitsBuffer || this.logitsBuffer.length < n) {
+      this.logitsBuffer = this.halfLogits ? new Uint16Array(this.init.maxBatch * this.spec.vocabSize) : new Float32Array(this.init.maxBatch * this.spec.vocabSize);
+    }
+    const dims = this.logitsRank === 3 ? [b, 1, this.spec.vocabSize] : [b, this.spec.vocabSize];
+    return new ort.Tensor(this.halfLogits ? 'float16' : 'float32', this.logitsBuffer.subarray(0, n) as Float32Array, dims);
+  }
+
+  private run(ids: BigInt64Array, positions: BigInt64Array, mask: BigInt64Array, b: number, s: number, past: ort.Tensor[], present?: ort.Tensor[], logits?: ort.Tensor) {
     const n = this.spec.names;
     const feeds: Record<string, ort.Tensor> = {
       [n.inputIds]: new ort.Tensor('int64', ids, [b, s]),
@@ -497,7 +510,7 @@ export class Engine {
       // Device outputs are owned from here on; the engine frees each when it drops it.
       return kv ? out.then((o) => { kv.track(Object.values(o) as ort.Tensor[]); return o; }) : out;
     }
-    const fetches: Record<string, ort.Tensor | null> = { [n.logits]: null };
+    const fetches: Record<string, ort.Tensor | null> = { [n.logits]: logits ?? null };
     for (let i = 0; i < present.length; i++) fetches[this.presentNames[i]] = present[i];
     return this.session.run(feeds, fetches);
   }

@@ -28,6 +28,8 @@ export interface ModelSpec {
     pastValue: string;
     presentKey: string;
     presentValue: string;
+    /** A `hidden_states` output the graph already has (model-builder `include_hidden_states`, Foundry's embedding exports). */
+    hiddenStates?: string;
   };
 }
 
@@ -120,6 +122,7 @@ function fromGenai(dir: string): ModelSpec {
       pastValue: inputs.past_value_names ?? 'past_key_values.%d.value',
       presentKey: outputs.present_key_names ?? 'present.%d.key',
       presentValue: outputs.present_value_names ?? 'present.%d.value',
+      ...(typeof outputs.hidden_states === 'string' ? { hiddenStates: outputs.hidden_states } : {}),
     },
   };
 }

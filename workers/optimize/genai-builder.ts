@@ -30,6 +30,11 @@ export interface BuilderOptions {
   dequantizedReference?: boolean;
   /** Element type of the KV cache and logits; float16 is the interface of q4f16 and fp16 exports. */
   ioType: 'float32' | 'float16';
+  /**
+   * The builder's `exclude_lm_head`: the final norm's output as `hidden_states` instead of logits,
+   * the layout of embedding exports such as Foundry's qwen3-embedding.
+   */
+  excludeLmHead?: boolean;
 }
 
 export interface BuiltGraph {
@@ -146,7 +151,7 @@ export function buildGenaiGraph(spec: ModelSpec, w: LlamaWeights, opts: BuilderO
 
   const [emb] = embed();
   const inputs = [valueInfo(n.inputIds, INT64, ['batch', 'seq']), valueInfo(n.attentionMask, INT64, ['batch', 'total'])];
-  const outputs = [valueInfo(n.logits, io, ['batch', 'seq', spec.vocabSize])];
+  const outputs = [opts.excludeLmHead ? valueInfo('hidden_states', io, ['batch', 'seq', hidden]) : valueInfo(n.logits, io, ['batch', 'seq', spec.vocabSize])];
   const norm = (x: string, gamma: Float32Array, name: string) =>
     b.op('SimplifiedLayerNormalization', [x, b.weight(name, [hidden], gamma)], { axis: -1, epsilon: eps })[0];
   /** RMSNorm of (x + residual); returns the normalized value and the new residual. */
@@ -181,8 +186,8 @@ export function buildGenaiGraph(spec: ModelSpec, w: LlamaWeights, opts: BuilderO
     h = project(act, layer.down, ffn, hidden, true);
   });
   const [xf] = skipNorm(h, residual, w.finalNorm, 'final_norm');
-  const logits = project(xf, w.lm.data, hidden, spec.vocabSize, opts.int4?.lmHead ?? false);
-  b.op('Identity', [logits], {}, 1, '', [n.logits]);
+  if (opts.excludeLmHead) b.op('Identity', [xf], {}, 1, '', ['hidden_states']);
+  else b.op('Identity', [project(xf, w.lm.data, hidden, spec.vocabSize, opts.int4?.lmHead ?? false)], {}, 1, '', [n.logits]);
   // A float16 export computes in half precision throughout, as q4f16 and fp16 ones do.
   if (io === FLOAT16) {
     for (const t of b.initializers) {

@@ -55,7 +55,7 @@ export function writeGenaiModel(srcDir: string, outDir: string, opts: WriteOptio
           num_key_value_heads: g.kvHeads,
           num_hidden_layers: spec.numLayers,
           inputs: { input_ids: n.inputIds, attention_mask: n.attentionMask, past_key_names: n.pastKey, past_value_names: n.pastValue },
-          outputs: { logits: n.logits, present_key_names: n.presentKey, present_value_names: n.presentValue },
+          outputs: { ...(opts.excludeLmHead ? { hidden_states: 'hidden_states' } : { logits: n.logits }), present_key_names: n.presentKey, present_value_names: n.presentValue },
         },
       },
       // The builder shares one static KV buffer in GenAI; Crucible batches with its own caches and ignores it.

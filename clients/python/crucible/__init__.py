@@ -14,10 +14,11 @@ private socket, no TCP port, ending with this process): Python cannot host the N
 own process. `AsyncManager` is the same object model for asyncio.
 """
 from ._transport import CrucibleError, HttpTransport, PipeTransport, Stream
-from .aio import AsyncCatalog, AsyncChatClient, AsyncManager, AsyncModel
-from .manager import Catalog, ChatClient, Manager, Model, ModelVariant, Selection, default_home
+from .aio import AsyncAudioClient, AsyncCatalog, AsyncChatClient, AsyncEmbeddingClient, AsyncManager, AsyncModel
+from .manager import AudioClient, Catalog, ChatClient, EmbeddingClient, Manager, Model, ModelVariant, Selection, default_home
 
 __all__ = [
     "Manager", "AsyncManager", "Catalog", "AsyncCatalog", "Model", "AsyncModel", "ModelVariant", "Selection",
-    "ChatClient", "AsyncChatClient", "CrucibleError", "PipeTransport", "HttpTransport", "Stream", "default_home",
+    "ChatClient", "AsyncChatClient", "EmbeddingClient", "AsyncEmbeddingClient", "AudioClient", "AsyncAudioClient",
+    "CrucibleError", "PipeTransport", "HttpTransport", "Stream", "default_home",
 ]

@@ -280,6 +280,8 @@ class HttpTransport:
             return self._json("POST", "/v1/chat/completions/tokenizer/encode/count", b)
         if op == "chat.completions":
             return self._json("POST", "/v1/chat/completions", {**b, "stream": False})
+        if op == "embeddings":
+            return self._json("POST", "/v1/embeddings", b)
         if op == "models.download":
             return self._download(b, on_progress, cancel)
         raise CrucibleError(f"'{op}' is not available over HTTP in this SDK", "invalid_request", "invalid_request_error")

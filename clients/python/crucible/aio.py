@@ -11,7 +11,20 @@ import threading
 from typing import Any, AsyncIterator, Callable, List, Optional
 
 from ._transport import CrucibleError
-from .manager import Catalog, ChatClient, Manager, Model, ModelVariant, Selection
+from .manager import AudioClient, Catalog, ChatClient, EmbeddingClient, Manager, Model, ModelVariant, Selection, openai_transcript_event
+
+
+class AsyncEmbeddingClient:
+    """EmbeddingClient for asyncio: each call runs in a thread."""
+
+    def __init__(self, sync: EmbeddingClient):
+        self._sync = sync
+
+    async def embed(self, inputs: Any, dimensions: Optional[int] = None) -> List[List[float]]:
+        return await asyncio.to_thread(self._sync.embed, inputs, dimensions)
+
+    async def embed_one(self, text: str, dimensions: Optional[int] = None) -> List[float]:
+        return await asyncio.to_thread(self._sync.embed_one, text, dimensions)
 
 
 class AsyncChatClient:
@@ -54,6 +67,49 @@ class AsyncChatClient:
 
     async def count_tokens(self, messages: list) -> int:
         return await asyncio.to_thread(self._sync.count_tokens, messages)
+
+
+class AsyncAudioClient:
+    """AudioClient for asyncio: transcribe / translate awaitable, the stream an async generator."""
+
+    def __init__(self, sync: AudioClient):
+        self._sync = sync
+
+    @property
+    def settings(self) -> dict:
+        return self._sync.settings
+
+    async def transcribe(self, audio: Any, **overrides: Any) -> dict:
+        return await asyncio.to_thread(self._sync.transcribe, audio, **overrides)
+
+    async def translate(self, audio: Any, **overrides: Any) -> dict:
+        return await asyncio.to_thread(self._sync.translate, audio, **overrides)
+
+    async def transcribe_streaming(self, audio: Any, **overrides: Any) -> AsyncIterator[dict]:
+        stream = await asyncio.to_thread(self._sync.open_stream, audio, **overrides)
+        loop = asyncio.get_running_loop()
+        q: asyncio.Queue = asyncio.Queue()
+        end = object()
+
+        def pump() -> None:
+            try:
+                for event in stream:
+                    loop.call_soon_threadsafe(q.put_nowait, openai_transcript_event(event))
+                loop.call_soon_threadsafe(q.put_nowait, end)
+            except BaseException as exc:  # delivered to the consumer
+                loop.call_soon_threadsafe(q.put_nowait, exc)
+
+        threading.Thread(target=pump, daemon=True).start()
+        try:
+            while True:
+                item = await q.get()
+                if item is end:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stream.cancel()
 
 
 class AsyncModel:
@@ -106,6 +162,12 @@ class AsyncModel:
 
     def get_chat_client(self, **settings: Any) -> AsyncChatClient:
         return AsyncChatClient(self._sync.get_chat_client(**settings))
+
+    def get_embedding_client(self, dimensions: Optional[int] = None) -> AsyncEmbeddingClient:
+        return AsyncEmbeddingClient(self._sync.get_embedding_client(dimensions))
+
+    def get_audio_client(self, **settings: Any) -> AsyncAudioClient:
+        return AsyncAudioClient(self._sync.get_audio_client(**settings))
 
 
 class AsyncCatalog:
@@ -171,4 +233,4 @@ class AsyncManager:
         await self.close()
 
 
-__all__ = ["AsyncManager", "AsyncCatalog", "AsyncModel", "AsyncChatClient", "Selection"]
+__all__ = ["AsyncManager", "AsyncCatalog", "AsyncModel", "AsyncChatClient", "AsyncEmbeddingClient", "Selection"]

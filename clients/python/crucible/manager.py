@@ -1,16 +1,18 @@
 """The synchronous SDK: Manager, Catalog, Model, ChatClient (seed 004's object model, snake_case)."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 from ._transport import CrucibleError, HttpTransport, PipeTransport
 
@@ -264,6 +266,101 @@ class ChatClient:
         return self._t.request("tokenizer.count", {"model": self.model_id, "messages": messages})["tokenCount"]
 
 
+def _floats(b64: str) -> List[float]:
+    """OpenAI's base64 vector (little-endian float32) as floats."""
+    raw = base64.b64decode(b64)
+    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+
+
+class EmbeddingClient:
+    """Sentence vectors from one variant (an encoder export, Foundry's embedding layout, or a chat
+    model's hidden states). Vectors travel as base64 float32, so they arrive exactly as the model
+    made them. `dimensions` (Matryoshka models only) may be set here or per call."""
+
+    def __init__(self, transport, model_id: str, dimensions: Optional[int] = None):
+        self._t = transport
+        self.model_id = model_id
+        self.dimensions = dimensions
+
+    def embed_with_usage(self, inputs: Union[str, List[str], List[List[int]]], dimensions: Optional[int] = None) -> Tuple[List[List[float]], int]:
+        body: dict = {"model": self.model_id, "input": inputs, "encoding_format": "base64"}
+        dims = dimensions if dimensions is not None else self.dimensions
+        if dims is not None:
+            body["dimensions"] = dims
+        r = self._t.request("embeddings", body)
+        data = sorted(r["data"], key=lambda d: d["index"])
+        vectors = [_floats(d["embedding"]) if isinstance(d["embedding"], str) else list(d["embedding"]) for d in data]
+        return vectors, r["usage"]["prompt_tokens"]
+
+    def embed(self, inputs: Union[str, List[str], List[List[int]]], dimensions: Optional[int] = None) -> List[List[float]]:
+        """One vector per input, in order; all inputs go in one request (one batch on the worker)."""
+        return self.embed_with_usage(inputs, dimensions)[0]
+
+    def embed_one(self, text: str, dimensions: Optional[int] = None) -> List[float]:
+        return self.embed([text], dimensions)[0]
+
+
+class AudioClient:
+    """Speech to text with one variant (Foundry's AudioClient): `transcribe` keeps the spoken
+    language, `translate` gives English. `audio` is a file path or the file's bytes (WAV, MP3,
+    FLAC, Ogg Vorbis, Opus: the agent decodes it). Settings (language, prompt, temperature,
+    words=True for word timestamps) go with every request; keyword arguments override them.
+    Results are the agent's Transcript as a dict (text, language, duration, segments, words).
+    Over the pipe: the file travels as msgpack binary."""
+
+    def __init__(self, transport, model_id: str, **settings: Any):
+        self._t = transport
+        self.model_id = model_id
+        self.settings = dict(settings)
+
+    def _body(self, audio: Any, task: str, overrides: dict) -> dict:
+        merged = {**self.settings, **overrides}
+        if isinstance(audio, (str, os.PathLike)):
+            with open(audio, "rb") as f:
+                data = f.read()
+            filename = merged.pop("filename", None) or os.path.basename(os.fspath(audio))
+        else:
+            data = bytes(audio)
+            filename = merged.pop("filename", None)
+        body: dict = {"model": self.model_id, "file": data, "task": task}
+        if filename:
+            body["filename"] = filename
+        for key in ("language", "prompt", "temperature"):
+            if merged.get(key) is not None:
+                body[key] = merged[key]
+        if merged.get("words"):
+            body["timestamp_granularities"] = ["segment", "word"]
+        return body
+
+    def transcribe(self, audio: Any, **overrides: Any) -> dict:
+        return self._t.request("audio.transcriptions", {**self._body(audio, "transcribe", overrides), "stream": False})
+
+    def translate(self, audio: Any, **overrides: Any) -> dict:
+        return self._t.request("audio.transcriptions", {**self._body(audio, "translate", overrides), "stream": False})
+
+    def transcribe_streaming(self, audio: Any, **overrides: Any) -> Iterator[dict]:
+        """OpenAI's events: {"type": "transcript.text.delta", "delta"} as the windows are decoded,
+        then {"type": "transcript.text.done", "text"}; closing the generator cancels the work."""
+        stream = self.open_stream(audio, **overrides)
+        try:
+            for event in stream:
+                yield openai_transcript_event(event)
+        finally:
+            stream.cancel()
+
+    def open_stream(self, audio: Any, **overrides: Any):
+        """The agent's own events (`delta`, then `done` with the transcript) as a stream object whose
+        `cancel()` works from any thread (AsyncAudioClient uses it)."""
+        return self._t.stream("audio.transcriptions", {**self._body(audio, "transcribe", overrides), "stream": True})
+
+
+def openai_transcript_event(event: dict) -> dict:
+    """One of the agent's transcript events as OpenAI's stream event."""
+    if event.get("type") == "delta":
+        return {"type": "transcript.text.delta", "delta": event["text"]}
+    return {"type": "transcript.text.done", "text": event["transcript"]["text"]}
+
+
 class Model:
     """A model by alias with its variants and the selected one; calls act on the selected variant."""
 
@@ -324,6 +421,13 @@ class Model:
 
     def get_chat_client(self, **settings: Any) -> ChatClient:
         return ChatClient(self._t, self.id, **settings)
+
+    def get_embedding_client(self, dimensions: Optional[int] = None) -> EmbeddingClient:
+        return EmbeddingClient(self._t, self.id, dimensions)
+
+    def get_audio_client(self, **settings: Any) -> AudioClient:
+        """Speech to text (Whisper models); over the pipe."""
+        return AudioClient(self._t, self.id, **settings)
 
     def get_latest_version(self) -> ModelVariant:
         return self._catalog.get_latest_version(self)

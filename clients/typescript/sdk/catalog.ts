@@ -5,7 +5,9 @@ import type { ModelInfo } from '../../../protocol/models.js';
 import { stripVersion, versionOf } from '../../../protocol/validate.js';
 import type { AgentClient } from '../connect.js';
 import { abortable } from './abortable.js';
+import { AudioClient, type AudioSettings } from './audio-client.js';
 import { type CallOptions, ChatClient, type ChatSettings, PredictClient } from './chat-client.js';
+import { EmbeddingClient, type EmbeddingSettings } from './embedding-client.js';
 
 /** One concrete build of a model: an id in the catalog or the cache. */
 export interface ModelVariant {
@@ -118,6 +120,15 @@ export class Model {
 
   getPredictClient(): PredictClient {
     return new PredictClient(this.client, this.id);
+  }
+
+  /** Speech to text (Whisper models). */
+  getAudioClient(settings: AudioSettings = {}): AudioClient {
+    return new AudioClient(this.client, this.id, settings);
+  }
+
+  getEmbeddingClient(settings: EmbeddingSettings = {}): EmbeddingClient {
+    return new EmbeddingClient(this.client, this.id, settings);
   }
 
   /** The newest version of this model in the catalog. */

@@ -251,7 +251,7 @@ t.test('cursor pagination across namespaces', async (t) => {
   t.same((await call('GET', `${NS}/empty/deployments`)).body, { items: [], count: 0, continueToken: null });
 });
 
-t.test('with agent keys: the control plane needs one; a deployment with authentication takes only its own', async (t) => {
+t.test('with agent keys: the control plane needs one; a deployment with authentication takes its own and the admin keys', async (t) => {
   const svc = await startTestService(t, ['--api-keys', 'agent-key']);
   const anon = api(svc);
   const admin = api(svc, { authorization: 'Bearer agent-key' });
@@ -263,7 +263,9 @@ t.test('with agent keys: the control plane needs one; a deployment with authenti
   await settle(admin, 'default', 'own');
   await settle(admin, 'default', 'open');
   const keys = (await admin('GET', `${NS}/default/deployments/own/keys`)).body;
-  t.equal((await chatVia(svc, '/deployments/own', 'agent-key')).status, 401, 'the agent key does not open a deployment with its own keys');
+  // An admin key may read the deployment's keys anyway; refusing it there would protect nothing.
+  t.equal((await chatVia(svc, '/deployments/own', 'agent-key')).status, 200, 'the agent\'s admin key opens a deployment with its own keys too');
+  t.equal((await chatVia(svc, '/deployments/own', 'fndry-pk-00000000-0000-4000-8000-000000000000')).status, 401, 'a wrong key does not');
   t.equal((await chatVia(svc, '/deployments/own', keys.primaryKey.value)).status, 200);
   t.equal((await chatVia(svc, '', keys.primaryKey.value)).status, 401, 'and its key does not open the agent');
   t.equal((await chatVia(svc, '/deployments/open')).status, 401, 'without keys of its own, a deployment takes the agent\'s');

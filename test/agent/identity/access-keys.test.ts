@@ -116,7 +116,10 @@ t.test('crucible keys create / list / revoke against the running agent', async (
   const made = await crucible(svc.home, 'keys', 'create', '--preset', 'invoke', '--model', 'stories*', '--model', 'tiny*', '--expires', '30d', '--name', 'ci');
   t.equal(made.status, 0, made.stderr);
   const k = JSON.parse(made.stdout);
-  t.match(k, { key: /^crucible-ak-/, models: ['stories*', 'tiny*'], name: 'ci' });
+  t.match(k, { key: /^crucible-ak-/, models: ['stories*', 'tiny*'], deployments: ['*'], name: 'ci' });
+  const one = await crucible(svc.home, 'keys', 'create', '--preset', 'invoke', '--deployment', 'alpha', '--deployment', 'team/*');
+  t.equal(one.status, 0, one.stderr);
+  t.match(JSON.parse(one.stdout), { deployments: ['alpha', 'team/*'] }, '--deployment limits the key to deployments');
   const days = (Date.parse(k.expiresAt) - Date.now()) / 86400_000;
   t.ok(days > 29 && days <= 30, 'expires in 30 days');
   t.equal((await req(svc.url, '/v1/chat/completions', k.key, 'POST', storyRequest({ max_tokens: 2 }))).status, 200);

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ROLES, allows, requiredAction } from '../../../agent/identity/actions.js';
+import { ROLES, allows, requiredAction, routeRule } from '../../../agent/identity/actions.js';
 import { AccessKeys } from '../../../agent/identity/access-keys.js';
 import { classifyBearer } from '../../../agent/identity/classify.js';
 import type { ControlPlaneApi } from '../../../protocol/control-plane.js';
@@ -13,7 +13,7 @@ t.test('every registered route has an entry in the action table', async (t) => {
   const routes = app.routes.flatMap((r) => (r.method === 'ALL' ? ['GET', 'POST', 'DELETE'].map((method) => ({ ...r, method })) : [r]))
     .filter((r) => !(r.path === '/*' || r.path === '*'));
   t.ok(routes.length > 20, `${routes.length} routes`);
-  const missing = routes.filter((r) => requiredAction(r.method, r.path.replace(/:\w+/g, 'x')) === null).map((r) => `${r.method} ${r.path}`);
+  const missing = routes.filter((r) => routeRule(r.method, r.path.replace(/:\w+/g, 'x')) === undefined).map((r) => `${r.method} ${r.path}`);
   t.same(missing, [], 'routes registered without an entry in agent/identity/actions.ts ROUTE_TABLE');
 });
 
@@ -33,6 +33,15 @@ t.test('authorization is by route, not by method', async (t) => {
   t.equal(requiredAction('GET', '/v1/models/'), 'models/read', 'a trailing slash');
   t.equal(requiredAction('GET', '/v1/chat/completions'), null, 'a method the table does not name');
   t.equal(requiredAction('GET', '/healthz'), 'public');
+  // Deployments' data planes: the action of the route within; their probes are public.
+  t.equal(requiredAction('POST', '/deployments/d/v1/chat/completions'), 'chat/invoke');
+  t.equal(requiredAction('POST', '/namespaces/team/deployments/d/v1/predict'), 'predict/invoke');
+  t.equal(requiredAction('GET', '/deployments/d/v1/models'), 'models/read');
+  t.equal(requiredAction('GET', '/deployments/d/health'), 'public');
+  t.equal(requiredAction('HEAD', '/namespaces/team/deployments/d/ready'), 'public');
+  t.equal(requiredAction('GET', '/deployments/d/openai/unloadall'), null, 'a management route within: admins only');
+  t.equal(requiredAction('GET', '/deployments/d/'), null, 'nor is the console public there');
+  t.equal(requiredAction('GET', '/deployments/d/deployments/e/health'), null);
 });
 
 t.test('roles and wildcard grants', async (t) => {

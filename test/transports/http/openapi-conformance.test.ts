@@ -251,3 +251,29 @@ t.test('errors validate as ErrorResponse', async (t) => {
     conforms(t, 'ErrorResponse', await res.json(), c.what);
   }
 });
+
+t.test('authentication and permission errors validate as ErrorResponse', async (t) => {
+  const svc = await startTestService(t, ['--api-keys', 'the-admin-key', '--auth-failure-limit', '4']);
+  const chat = (headers: Record<string, string>) => fetch(`${svc.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(storyRequest({ max_tokens: 2 })),
+  });
+  const made = await fetch(`${svc.url}/api/v1/keys`, {
+    method: 'POST', headers: { authorization: 'Bearer the-admin-key', 'content-type': 'application/json' }, body: JSON.stringify({ preset: 'read' }),
+  });
+  const reader = ((await made.json()) as { key: string }).key;
+  const cases: { what: string; res: () => Promise<Response>; status: number; code: string }[] = [
+    { what: 'no credentials', res: () => chat({}), status: 401, code: 'missing_credentials' },
+    { what: 'two different credentials', res: () => chat({ authorization: 'Bearer the-admin-key', 'api-key': 'other' }), status: 400, code: 'ambiguous_auth' },
+    { what: 'a wrong key', res: () => chat({ authorization: 'Bearer wrong' }), status: 401, code: 'invalid_api_key' },
+    { what: 'a read-only key invoking', res: () => chat({ authorization: `Bearer ${reader}` }), status: 403, code: 'insufficient_permissions' },
+    { what: 'a wrong key on a deployment\'s data plane', res: () => chat({ 'x-api-key': 'wrong' }).then(() => fetch(`${svc.url}/deployments/nope/v1/models`, { headers: { 'api-key': 'wrong' } })), status: 401, code: 'invalid_api_key' },
+    { what: 'too many failures', res: () => chat({ authorization: 'Bearer wrong' }), status: 429, code: 'too_many_auth_failures' },
+  ];
+  for (const c of cases) {
+    const res = await c.res();
+    t.equal(res.status, c.status, `${c.what}: status ${c.status}`);
+    const body = await res.json() as { error: { code: string } };
+    t.equal(body.error.code, c.code, c.what);
+    conforms(t, 'ErrorResponse', body, c.what);
+  }
+});

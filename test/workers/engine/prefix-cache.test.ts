@@ -1,5 +1,6 @@
 import t from 'tap';
-import { rmSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ChatMessage, SamplingParams } from '../../../protocol/chat.js';
 import { Engine } from '../../../workers/engine/engine.js';
 import { writeBuilderModels } from '../../helpers/builder-models.js';
@@ -74,4 +75,35 @@ t.test('the agent reports reused prompt tokens as usage.prompt_tokens_details.ca
   t.notOk(one.usage.prompt_tokens_details, 'a first turn reuses nothing');
   const two = await chat([{ role: 'user', content: opening }, { role: 'assistant', content: one.choices[0].message.content }, { role: 'user', content: 'The end.' }]);
   t.ok(two.usage.prompt_tokens_details.cached_tokens > 5, `second turn: ${two.usage.prompt_tokens_details.cached_tokens} of ${two.usage.prompt_tokens} prompt tokens cached`);
+});
+
+t.test('a cached prefix is never reused by another model, nor after the model file changes', async (t) => {
+  const svc = await startTestService(t);
+  const copy = join(svc.config.modelsDir, 'tales-copy');
+  cpSync(STORIES, copy, { recursive: true });
+  writeFileSync(join(copy, 'crucible.json'), JSON.stringify({ id: 'tales-copy:1', alias: 'tales-copy' }));
+  const chat = async (model: string, messages: ChatMessage[]) => (await (await fetch(`${svc.url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model, temperature: 0, max_tokens: 30, messages }),
+  })).json()) as any;
+  const opening = 'Once upon a time, in a small town, there lived';
+  const one = await chat('stories260k', [{ role: 'user', content: opening }]);
+  const next: ChatMessage[] = [{ role: 'user', content: opening }, { role: 'assistant', content: one.choices[0].message.content }, { role: 'user', content: 'The end.' }];
+  const elsewhere = await chat('tales-copy', next);
+  t.notOk(elsewhere.usage.prompt_tokens_details, 'the same weights under another model id reuse nothing of the first model');
+  const here = await chat('stories260k', next);
+  t.ok(here.usage.prompt_tokens_details.cached_tokens > 5, 'the model that ran the first turn reuses it');
+  t.equal(elsewhere.choices[0].message.content, here.choices[0].message.content, 'and both answer the same');
+
+  // The copy's conversation is cached in its worker; then its file changes (other weights: the
+  // builder's int4 form) and it is loaded again.
+  const first = await chat('tales-copy', [{ role: 'user', content: opening }]);
+  const again: ChatMessage[] = [{ role: 'user', content: opening }, { role: 'assistant', content: first.choices[0].message.content }, { role: 'user', content: 'The end.' }];
+  await fetch(`${svc.url}/openai/unload/tales-copy`);
+  const int4 = (await writeBuilderModels(join(svc.home, 'builder'), ['int4-b32-acc0']))['int4-b32-acc0'];
+  rmSync(copy, { recursive: true, force: true });
+  cpSync(int4, copy, { recursive: true });
+  writeFileSync(join(copy, 'crucible.json'), JSON.stringify({ id: 'tales-copy:1', alias: 'tales-copy' }));
+  const changed = await chat('tales-copy', again);
+  t.equal(changed.error, undefined, 'the changed model answers');
+  t.notOk(changed.usage.prompt_tokens_details, 'the changed model file reuses nothing cached before the change');
 });
