@@ -204,7 +204,7 @@ export class Agent implements CrucibleApi {
       version: SERVICE_VERSION,
       protocolVersion: PROTOCOL_VERSION,
       pid: process.pid,
-      executionProviders: await this.devices.providers(),
+      devices: await this.devices.report(),
     });
   }
 

@@ -29,7 +29,7 @@ export class CacheOps {
   }
 
   async resolveCatalog(name: string): Promise<CatalogEntry | undefined> {
-    return this.catalog.resolve(name, { cached: this.cachedIds(), providers: await this.devices.providers() });
+    return this.catalog.resolve(name, { cached: this.cachedIds(), providers: await this.devices.automatic() });
   }
 
   /** Downloads a catalog model into the cache; an already cached model succeeds at once. */

@@ -24,6 +24,8 @@ export interface ModelEntry {
   external?: ExternalModel;
   /** The execution provider the variant was built for (its catalog runtime), `cpu` when it names none. */
   provider: string;
+  /** The catalog's device type (`CPU`, `GPU`, `NPU`), when its manifest names one. */
+  deviceType?: string;
   /** Always true: an entry is in the cache (for the shared resolver). */
   cached: true;
 }
@@ -42,7 +44,7 @@ interface Manifest {
   pooling?: string;
   matryoshka?: boolean;
   /** The catalog entry's runtime, written by the downloader. */
-  runtime?: { executionProvider?: string };
+  runtime?: { executionProvider?: string; deviceType?: string };
 }
 
 /** Per-model serving settings a manifest may set; unset ones follow the agent's flags. */
@@ -125,6 +127,7 @@ export function discoverModels(root: string, depth = 3): ModelEntry[] {
           bytes: predictive ? predictiveBytes(path, predictive) : onnxBytes(path),
           task: predictive ? predictive.task : speech ? 'automatic-speech-recognition' : embedding ? 'embeddings' : 'chat',
           provider: providerName(typeof m.runtime?.executionProvider === 'string' ? m.runtime.executionProvider : 'cpu'),
+          ...(typeof m.runtime?.deviceType === 'string' ? { deviceType: m.runtime.deviceType } : {}),
           cached: true,
           settings: {
             maxBatch: positive(m.maxBatch), replicas: positive(m.replicas), threads: positive(m.threads),

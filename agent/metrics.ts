@@ -20,7 +20,7 @@ export class Metrics {
     buckets: [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000], registers: [this.registry],
   });
   /** Reads the live model state at scrape time; set by the service. */
-  sample: (() => { id: string; state: string; queued: number; inFlight: number; memoryBytes: number | null }[]) | null = null;
+  sample: (() => { id: string; state: string; queued: number; inFlight: number; memoryBytes: number | null; executionProvider?: string | null; kvCache?: string | null }[]) | null = null;
   readonly queueDepth: Gauge = new Gauge({
     name: 'crucible_queue_depth', help: 'Requests waiting for a model', labelNames: ['model'], registers: [this.registry],
     // The first state gauge refreshes them all, so one scrape reads the registry once.
@@ -29,6 +29,10 @@ export class Metrics {
   readonly inFlight = new Gauge({ name: 'crucible_requests_in_flight', help: 'Requests a model is serving', labelNames: ['model'], registers: [this.registry] });
   readonly loadedModels = new Gauge({ name: 'crucible_loaded_models', help: 'Models loaded now', registers: [this.registry] });
   readonly modelMemory = new Gauge({ name: 'crucible_model_memory_bytes', help: 'Resident memory a loaded model added', labelNames: ['model'], registers: [this.registry] });
+  readonly modelProvider = new Gauge({
+    name: 'crucible_model_execution_provider', help: 'Each loaded model\'s execution provider and where its KV caches live (always 1)',
+    labelNames: ['model', 'execution_provider', 'kv_cache'], registers: [this.registry],
+  });
   readonly downloadBytes = new Counter({ name: 'crucible_download_bytes_total', help: 'Bytes downloaded into the cache', labelNames: ['model'], registers: [this.registry] });
   readonly modelLoads = new Counter({ name: 'crucible_model_loads_total', help: 'Model loads started, by model and outcome', labelNames: ['model', 'outcome'], registers: [this.registry] });
   readonly authFailures = new Counter({ name: 'crucible_auth_failures_total', help: 'Requests refused by authentication or authorization, by reason', labelNames: ['reason'], registers: [this.registry] });
@@ -36,7 +40,7 @@ export class Metrics {
 
   private refreshState(): void {
     const models = this.sample?.() ?? [];
-    for (const g of [this.queueDepth, this.inFlight, this.modelMemory]) g.reset();
+    for (const g of [this.queueDepth, this.inFlight, this.modelMemory, this.modelProvider]) g.reset();
     let loaded = 0;
     for (const m of models) {
       if (m.state === 'loaded') loaded++;
@@ -44,6 +48,7 @@ export class Metrics {
       this.queueDepth.set({ model: m.id }, m.queued);
       this.inFlight.set({ model: m.id }, m.inFlight);
       if (m.memoryBytes !== null) this.modelMemory.set({ model: m.id }, m.memoryBytes);
+      if (m.state === 'loaded' && m.executionProvider) this.modelProvider.set({ model: m.id, execution_provider: m.executionProvider, kv_cache: m.kvCache ?? 'host' }, 1);
     }
     this.loadedModels.set(loaded);
   }

@@ -19,8 +19,12 @@ export interface RegistryDeps {
   maxQueue: number;
   /** Registered external models, listed beside the cache. */
   externals?: () => ExternalModel[];
-  /** Execution providers that run here, best first (the device probe's last answer); `cpu` if unset. */
+  /** Execution providers chosen automatically here, best first (the device probe's last answer); `cpu` if unset. */
   providers?: () => string[];
+  /** Execution providers that create a session here (asked for by name); `providers` if unset. */
+  runnable?: () => string[];
+  /** Why a provider cannot run here, for the error a GPU variant's load gets. */
+  whyNot?: (ep: string) => string;
   now?: () => number;
 }
 
@@ -149,6 +153,7 @@ export class Registry {
       memoryBytes: slot?.runner?.facts.memoryBytes ?? null,
       fused: slot?.runner ? Boolean(slot.runner.facts.fused) : null,
       sessionMemoryBytes: slot?.runner?.facts.sessionMemoryBytes ?? null,
+      kvCache: slot?.runner ? (slot.runner.facts.kvCache ?? 'host') : null,
       variant: slot?.runner?.facts.variant ?? null,
       onnxFile: slot?.runner?.facts.onnxFile ?? null,
       inFlight: slot?.inFlight ?? 0,
@@ -241,7 +246,10 @@ export class Registry {
    */
   private async ensureLoaded(entry: ModelEntry, opts: { ttl?: number; ep?: string; variant?: string; fresh?: boolean }): Promise<Slot> {
     const slot = this.slots.get(entry.id);
-    const ep = opts.ep ?? slot?.ep ?? this.deps.defaultEp;
+    // A variant built for a provider (a catalog's generic-gpu one) runs on it unless told otherwise.
+    const built = !entry.external && entry.provider !== 'cpu' ? entry.provider : undefined;
+    const ep = opts.ep ?? slot?.ep ?? built ?? this.deps.defaultEp;
+    if (ep === built && !opts.ep) this.checkRuns(entry, built);
     const variant = opts.variant ?? slot?.variant;
     // A load that names another provider or variant than the slot's needs a new session.
     const fits = (s: Slot) => !opts.fresh && (!opts.ep || s.ep === opts.ep) && (opts.variant === undefined || s.variant === opts.variant
@@ -264,6 +272,16 @@ export class Registry {
     fresh.loading = this.startLoad(fresh, previous);
     await fresh.loading;
     return fresh;
+  }
+
+  /** A variant built for a provider that cannot run here fails clearly, naming what does run. */
+  private checkRuns(entry: ModelEntry, ep: string): void {
+    const runs = this.deps.runnable?.() ?? this.deps.providers?.() ?? ['cpu'];
+    if (runs.includes(ep)) return;
+    const sibling = entry.alias ? this.entries.find((e) => e.alias?.toLowerCase() === entry.alias!.toLowerCase() && e.id !== entry.id && runs.includes(e.provider)) : undefined;
+    throw new CrucibleError('unsupported_execution_provider',
+      `'${entry.id}' is a variant for the ${ep} execution provider, which cannot run on this machine: ${this.deps.whyNot?.(ep) ?? 'it is not available'}; `
+      + `providers that run here: ${runs.join(', ')}. ${sibling ? `Its variant '${sibling.id}' runs here (the alias '${entry.alias}' picks it).` : 'Load a CPU variant of the model instead.'}`, 'model');
   }
 
   private async startLoad(fresh: Slot, previous: Slot | null): Promise<Runner> {

@@ -6,6 +6,8 @@ export interface Variant {
   alias: string | null;
   /** onnxruntime-node's name of the variant's execution provider (`cpu`, `cuda`, `webgpu`...). */
   provider: string;
+  /** The catalog's device type (`CPU`, `GPU`, `NPU`), when known. */
+  deviceType?: string;
   cached: boolean;
 }
 
@@ -15,17 +17,32 @@ export function providerName(executionProvider: string): string {
   return ep === 'dml' || ep === 'directml' ? 'dml' : ep;
 }
 
+const NPU_PROVIDERS = new Set(['qnn', 'vitisai']);
+const GENERIC_GPU_PROVIDERS = new Set(['webgpu', 'dml']);
+
+/**
+ * Foundry Local's order of devices, best first: 0 NPU, 1 vendor GPU (TensorRT RTX, OpenVINO on a
+ * GPU...), 2 CUDA, 3 generic GPU (WebGPU, DirectML), 4 vendor CPU (OpenVINO on the CPU), 5 the
+ * generic CPU.
+ */
+export function deviceRank(provider: string, deviceType?: string): number {
+  const type = deviceType?.toUpperCase();
+  if (type === 'NPU' || NPU_PROVIDERS.has(provider)) return 0;
+  if (provider === 'cpu') return 5;
+  if (type === 'CPU') return 4;
+  if (provider === 'cuda') return 2;
+  if (GENERIC_GPU_PROVIDERS.has(provider)) return 3;
+  return 1;
+}
+
 /**
  * The order variants of one name are preferred in: cached before not cached; among those the
- * highest version; then the best provider that runs here (a GPU provider, in the order the
- * machine lists them, before the CPU), and providers that cannot run here last.
+ * highest version; then the best device among the providers chosen automatically here
+ * (`providers`: those that run on real hardware, see DeviceProbe.automatic) in Foundry's order,
+ * and providers that are not chosen automatically last.
  */
 export function variantOrder(providers: string[]): (a: Variant, b: Variant) => number {
-  const providerRank = (v: Variant) => {
-    const i = providers.indexOf(v.provider);
-    if (i === -1) return providers.length + 1;
-    return v.provider === 'cpu' ? providers.length : i;
-  };
+  const providerRank = (v: Variant) => (providers.includes(v.provider) ? deviceRank(v.provider, v.deviceType) : 10);
   return (a, b) => Number(b.cached) - Number(a.cached) || versionOf(b.id) - versionOf(a.id) || providerRank(a) - providerRank(b);
 }
 
@@ -42,7 +59,8 @@ export function pickVariant<T extends Variant>(items: T[], name: string, provide
   const unversioned = items.filter((v) => v.id.includes(':') && stripVersion(v.id).toLowerCase() === n);
   if (unversioned.length > 0) return unversioned.sort(order)[0];
   const aliased = items.filter((v) => v.alias?.toLowerCase() === n);
-  // Variants this machine cannot run are chosen only when nothing else answers to the alias.
+  // Variants not chosen automatically here (their provider cannot run, or runs only on a software
+  // adapter) are picked only when nothing else answers to the alias.
   const runnable = aliased.filter((v) => providers.includes(v.provider));
   return (runnable.length > 0 ? runnable : aliased).sort(order)[0];
 }

@@ -172,7 +172,9 @@ export async function createAgent(config: Config, opts: { logToStderr?: boolean 
       return entry.external ? 64 : entry.task !== 'chat' ? replicas : maxBatch * replicas;
     },
     externals: () => externals.list(),
-    providers: () => devices.known(),
+    providers: () => devices.knownAutomatic(),
+    runnable: () => devices.known(),
+    whyNot: (ep) => devices.whyNot(ep),
     startRunner: async (entry, ep, variant) => {
       const t0 = performance.now();
       const { maxBatch, replicas, threads } = settingsFor(entry, config);

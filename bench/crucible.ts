@@ -18,8 +18,8 @@ const body = (model: string, prompt: string, tokens: number, stream: boolean) =>
 });
 
 /** (b): the engine in this process, no transport. */
-export async function loadEngine(modelDir: string, threads: number) {
-  const engine = await Engine.create({ modelDir, executionProvider: 'cpu', intraOpThreads: threads, maxBatch: 8, prefillChunk: 128 });
+export async function loadEngine(modelDir: string, threads: number, ep = 'cpu', deviceKv?: boolean) {
+  const engine = await Engine.create({ modelDir, executionProvider: ep, intraOpThreads: threads, maxBatch: 8, prefillChunk: 128, deviceKv });
   const single = async (prompt: string, tokens: number): Promise<Sample> => {
     let ttftMs: number | null = null;
     let n = 0;
@@ -35,11 +35,11 @@ export async function loadEngine(modelDir: string, threads: number) {
     });
     return { tokens: n, seconds: (performance.now() - t0) / 1000, ttftMs };
   };
-  return { single, release: () => engine.release() };
+  return { single, engine, release: () => engine.release() };
 }
 
 /** A real agent in its own process, on a temporary home whose cache links to the model folder. */
-export async function startAgent(modelDir: string, threads: number) {
+export async function startAgent(modelDir: string, threads: number, ep?: string) {
   const home = mkdtempSync(join(tmpdir(), 'crb-'));
   const models = join(home, 'cache', 'models');
   mkdirSync(models, { recursive: true });
@@ -50,7 +50,8 @@ export async function startAgent(modelDir: string, threads: number) {
   for (let i = 0; i < 300 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 50));
   const info = JSON.parse(readFileSync(file, 'utf8')) as ServiceFile;
   const url = info.endpoints[0];
-  await fetch(`${url}/openai/load/${name}`);
+  const loaded = await fetch(`${url}/openai/load/${name}${ep ? `?ep=${ep}` : ''}`);
+  if (!loaded.ok) throw new Error(`loading ${name}${ep ? ` on ${ep}` : ''}: ${await loaded.text()}`);
   const pipe = await PipeClient.connect(info.pipeName);
 
   const httpClient = new HttpClient(url);
@@ -80,7 +81,7 @@ export async function startAgent(modelDir: string, threads: number) {
     return { tokens: each.reduce((s, e) => s + e.tokens, 0), seconds: (performance.now() - t0) / 1000, ttftMs: null };
   };
 
-  const row = async () => ((await (await fetch(`${url}/openai/ps`)).json()) as { folder: string; memoryBytes: number | null; sessionMemoryBytes: number | null }[])
+  const row = async () => ((await (await fetch(`${url}/openai/ps`)).json()) as { folder: string; memoryBytes: number | null; sessionMemoryBytes: number | null; executionProvider: string | null; kvCache: string | null }[])
     .find((m) => m.folder === name);
   /**
    * Time to first token of a conversation's first and second turn: the second resends the first
@@ -119,5 +120,5 @@ export async function startAgent(modelDir: string, threads: number) {
     await exited;
     rmSync(home, { recursive: true, force: true });
   })());
-  return { url, http, viaPipe, concurrent, secondTurn, memoryBytes, sessionBytes, stop };
+  return { url, http, viaPipe, concurrent, secondTurn, memoryBytes, sessionBytes, row, stop };
 }

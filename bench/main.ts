@@ -11,6 +11,7 @@
  * the same round's ratios, so a swing of the machine's load moves a row and its peers together.
  * Then the embedding rows (bench/embeddings.ts): vectors per second, batch 1 and 32, Crucible and transformers.js.
  * And speech to text: the real-time factor on the tiny Whisper fixture (bench/speech.ts).
+ * `--ep webgpu` measures instead each model on the WebGPU provider next to the CPU (bench/webgpu.ts).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, hostname, tmpdir, totalmem } from 'node:os';
@@ -25,6 +26,7 @@ import { loadFloor, profileEngine } from './floor.js';
 import { loadEngine, startAgent } from './crucible.js';
 import { type LlamaCppFigures, llamaCppRows, prepareLlamaCpp } from './llamacpp.js';
 import { loadPeer } from './peer.js';
+import { type WebGpuResult, adapterOf, benchWebGpu, webGpuTable } from './webgpu.js';
 import { type Figure, median, pairedRatio, rounds, summarise } from './stats.js';
 import { benchEmbeddings, embeddingTable } from './embeddings.js';
 import { benchSpeech, speechRows } from './speech.js';
@@ -36,6 +38,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     tokens: { type: 'string', default: '200' },
     profile: { type: 'boolean', default: false },
+    ep: { type: 'string', default: 'cpu' },
   },
 });
 const runs = Number(values.runs);
@@ -198,17 +201,33 @@ function table(results: ModelResult[]): string {
   return lines.join('\n');
 }
 
-const results: ModelResult[] = [];
-for (const dir of values.models!.split(',')) results.push(await benchModel(resolve(dir)));
 const machine = `${hostname()}: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 const date = new Date().toISOString();
-// Embedding rows: stories260k's hidden states (the first model given) and the tiny encoder fixture.
-const embeddings = await benchEmbeddings(resolve(values.models!.split(',')[0]), 1, runs);
-// Speech to text on the tiny Whisper fixture (bench/speech.ts): its real-time factor.
-const speech = await benchSpeech(runs);
-const out = `${table(results)}${embeddingTable(embeddings, runs)}\n${speechRows(speech).join('\n')}`;
-console.log(`Crucible benchmark, ${date}\n${machine}${out}`);
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-const json = JSON.stringify({ date, machine, tokens, runs, results, embeddings, speech }, null, 2);
-writeFileSync(join(ROOT, 'bench', 'results', `${date.slice(0, 19).replace(/:/g, '-')}.json`), json);
-writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), json);
+const stamp = date.slice(0, 19).replace(/:/g, '-');
+if (values.ep === 'webgpu') {
+  const adapter = await adapterOf();
+  const results: WebGpuResult[] = [];
+  for (const dir of values.models!.split(',')) {
+    const d = resolve(dir);
+    results.push(await benchWebGpu(d, threadsFor(onnxBytes(d), { threads: 0, replicas: 1 }), PROMPTS, tokens, runs));
+  }
+  console.log(`Crucible WebGPU benchmark, ${date}\n${machine}${webGpuTable(results, adapter, tokens, runs)}`);
+  const json = JSON.stringify({ date, machine, ep: 'webgpu', adapter, tokens, runs, results }, null, 2);
+  writeFileSync(join(ROOT, 'bench', 'results', `webgpu-${stamp}.json`), json);
+  writeFileSync(join(ROOT, 'bench', 'results', 'webgpu-latest.json'), json);
+} else if (values.ep !== 'cpu') {
+  throw new Error(`--ep ${values.ep}: the benchmark measures cpu (default) or webgpu`);
+} else {
+  const results: ModelResult[] = [];
+  for (const dir of values.models!.split(',')) results.push(await benchModel(resolve(dir)));
+  // Embedding rows: stories260k's hidden states (the first model given) and the tiny encoder fixture.
+  const embeddings = await benchEmbeddings(resolve(values.models!.split(',')[0]), 1, runs);
+  // Speech to text on the tiny Whisper fixture (bench/speech.ts): its real-time factor.
+  const speech = await benchSpeech(runs);
+  const out = `${table(results)}${embeddingTable(embeddings, runs)}\n${speechRows(speech).join('\n')}`;
+  console.log(`Crucible benchmark, ${date}\n${machine}${out}`);
+  const json = JSON.stringify({ date, machine, tokens, runs, results, embeddings, speech }, null, 2);
+  writeFileSync(join(ROOT, 'bench', 'results', `${stamp}.json`), json);
+  writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), json);
+}

@@ -19,6 +19,8 @@ export interface ModelInfo {
   fused: boolean | null;
   /** Of memoryBytes, what the ONNX Runtime session holds (the weights as the runtime keeps them); null when not loaded. */
   sessionMemoryBytes: number | null;
+  /** Where the KV caches live between decode steps (`device` on WebGPU, `host` on the CPU); null when not loaded. */
+  kvCache: 'device' | 'host' | null;
   /** Which `.onnx` variant of the folder is loaded (`fp32`, `q4`, `q4f16`, ...) and its file; null when not loaded. */
   variant: string | null;
   onnxFile: string | null;
@@ -63,13 +65,45 @@ export interface ServiceStatus {
   pid: number;
   /** Execution providers that can run on this machine, best first (the SDK ranks variants with them). */
   executionProviders: string[];
+  /** What the device probe found: providers that create a session, those chosen automatically, the WebGPU adapter. */
+  devices: DeviceReport;
 }
 
-export function serviceStatus(s: { endpoints: string[]; modelDirPath: string; pipeName: string; version: string; protocolVersion: number; pid: number; executionProviders: string[] }): ServiceStatus {
+/** A WebGPU adapter as Dawn reports it. */
+export interface GpuAdapter {
+  name: string;
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** The native API under WebGPU (`vulkan`, `d3d12`, `metal`); null when Dawn did not list it. */
+  backend: string | null;
+  /** A CPU implementation (SwiftShader, llvmpipe, WARP): usable when asked for, never chosen as "the GPU". */
+  software: boolean;
+}
+
+export interface WebGpuReport {
+  /** The adapter a high-performance request gets (the one ONNX Runtime's WebGPU provider uses); null when none. */
+  adapter: GpuAdapter | null;
+  /** Every adapter Dawn lists. */
+  adapters: { backend: string; name: string }[];
+  /** Why there is no adapter, or why none could be asked for. */
+  note: string | null;
+}
+
+export interface DeviceReport {
+  /** Providers that created a session on this machine (any can be asked for by name). */
+  providers: string[];
+  /** Of those, the ones a model is put on when it names none, best first (NPU, vendor GPU, CUDA, generic GPU, CPU). */
+  automatic: string[];
+  /** The WebGPU adapter; null when WebGPU is not bundled here. */
+  webgpu: WebGpuReport | null;
+}
+
+export function serviceStatus(s: { endpoints: string[]; modelDirPath: string; pipeName: string; version: string; protocolVersion: number; pid: number; devices: DeviceReport }): ServiceStatus {
   return {
     Endpoints: s.endpoints, ModelDirPath: s.modelDirPath, PipeName: s.pipeName, Version: s.version,
     endpoints: s.endpoints, modelDirPath: s.modelDirPath, pipeName: s.pipeName, version: s.version,
-    protocolVersion: s.protocolVersion, pid: s.pid, executionProviders: s.executionProviders,
+    protocolVersion: s.protocolVersion, pid: s.pid, executionProviders: s.devices.providers, devices: s.devices,
   };
 }
 
@@ -101,6 +135,9 @@ export interface UnloadRequest {
 
 export interface GpuDevice {
   deviceId: number;
+  /** The GPU provider behind the index and its adapter (WebGPU's); absent where none runs. */
+  provider?: string;
+  adapter?: GpuAdapter | null;
 }
 
 export function parseLoadRequest(input: unknown): LoadRequest {

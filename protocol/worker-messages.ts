@@ -22,6 +22,8 @@ export interface WorkerInit {
   prefixCacheBytes?: number;
   /** Time each part of a decode step (benchmark only). */
   profile?: boolean;
+  /** Keep KV caches on the device between steps on GPU providers (default true; false for comparisons). */
+  deviceKv?: boolean;
 }
 
 /** Facts about a loaded model that the agent reports. */
@@ -44,6 +46,8 @@ export interface LoadedModelFacts {
   attention?: 'gqa' | 'masked';
   /** Element type of the KV cache and logits. */
   cacheType?: 'float32' | 'float16';
+  /** Where the KV caches live between decode steps: `device` (GPU buffers; only logits come back) or `host`. */
+  kvCache?: 'device' | 'host';
   /** The chat template renders `tools`, and the call syntax it teaches when that is Hermes-style blocks. */
   templateTakesTools?: boolean;
   toolTags?: { begin: string; end: string } | null;

@@ -61,7 +61,7 @@ export class Catalog {
   }
 
   private match(entries: CatalogEntry[], name: string, ctx: { cached: Set<string>; providers: string[] }): CatalogEntry | undefined {
-    const variants = entries.map((entry) => ({ id: entry.name, alias: entry.alias, provider: providerOf(entry), cached: ctx.cached.has(entry.name), entry }));
+    const variants = entries.map((entry) => ({ id: entry.name, alias: entry.alias, provider: providerOf(entry), deviceType: entry.runtime.deviceType, cached: ctx.cached.has(entry.name), entry }));
     return pickVariant(variants, name, ctx.providers)?.entry;
   }
 

@@ -31,7 +31,7 @@ export async function createControlPlane(config: Config, deps: {
       registry: deps.registry,
       cache: deps.cache,
       customs,
-      providers: () => deps.devices.providers(),
+      providers: () => deps.devices.automatic(),
       baseUrl: deps.baseUrl,
       log: (msg, detail) => deps.log.info(detail ?? {}, msg),
     });

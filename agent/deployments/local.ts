@@ -259,9 +259,11 @@ export class LocalDeployments implements DeploymentBackend {
         throw new CrucibleError('invalid_request', `'${base.id}' is a ${predictive ? 'predictive' : 'generative'} model; spec.workloadType is ${spec.workloadType}`);
       }
       let ep: string | undefined;
+      // Probed before the load, which checks a GPU variant's provider against what runs here.
+      const automatic = await this.deps.providers();
       if (spec.compute === 'gpu') {
-        ep = (await this.deps.providers()).find((p) => p !== 'cpu');
-        if (!ep) throw new CrucibleError('invalid_request', 'spec.compute is gpu but no GPU execution provider runs on this machine');
+        ep = automatic.find((p) => p !== 'cpu');
+        if (!ep) throw new CrucibleError('invalid_request', 'spec.compute is gpu but no GPU execution provider runs on a hardware adapter here');
       }
       if (!current()) return;
       const entry: ModelEntry = {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ServiceFile } from '../../protocol/models.js';
+import type { DeviceReport, ServiceFile } from '../../protocol/models.js';
 import { CrucibleManager } from '../typescript/sdk/index.js';
 
 function readInfo(home: string): ServiceFile | null {
@@ -41,8 +41,22 @@ export async function serviceStatus(home: string): Promise<number> {
   console.log(`Crucible is running on ${endpoint}/openai/status (pid ${found.info.pid}, checked over the ${found.mgr.mode})`);
   console.log(`Pipe: ${found.info.pipeName}`);
   console.log(`Models: ${found.info.modelDirPath}`);
+  const status = await found.mgr.client.status().catch(() => null);
+  if (status?.devices) for (const line of deviceLines(status.devices)) console.log(line);
   await found.mgr.close();
   return 0;
+}
+
+/** The device probe's answer as `service status` prints it. */
+export function deviceLines(d: DeviceReport): string[] {
+  const lines = [`Execution providers: ${d.providers.join(', ')} (chosen automatically: ${d.automatic.join(', ')})`];
+  if (d.webgpu) {
+    const a = d.webgpu.adapter;
+    lines.push(a
+      ? `WebGPU adapter: ${a.name} (vendor ${a.vendor || '?'}, ${a.architecture || '?'}, ${a.backend ?? '?'} backend${a.software ? '; software: used only when asked for with --ep webgpu' : ''})`
+      : `WebGPU adapter: none (${d.webgpu.note ?? 'not found'})`);
+  }
+  return lines;
 }
 
 /** Starts the agent detached (the SDK's autoStart: logging to <home>/agent.log) and waits until it answers. */

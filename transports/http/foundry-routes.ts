@@ -36,7 +36,18 @@ export function foundryRoutes(app: Hono, api: CrucibleApi, readJson: ReadJson): 
   app.post('/openai/download', (c) => download(c, api, readJson));
 
   // Seed 000: a bare integer.
-  app.get('/openai/getgpudevice', async (c) => c.json((await api.getGpuDevice()).deviceId));
+  // The body stays the seeds' bare integer; the provider and adapter behind it ride in headers, or
+  // as the whole object with ?detail=1.
+  app.get('/openai/getgpudevice', async (c) => {
+    const d = await api.getGpuDevice();
+    if (c.req.query('detail') === '1') return c.json(d);
+    if (d.provider) c.header('X-Crucible-Gpu-Provider', d.provider);
+    if (d.adapter) {
+      c.header('X-Crucible-Gpu-Adapter', encodeURIComponent(d.adapter.name));
+      c.header('X-Crucible-Gpu-Software', String(d.adapter.software));
+    }
+    return c.json(d.deviceId);
+  });
   app.get('/openai/setgpudevice/:id', async (c) =>
     c.json((await api.setGpuDevice(parseGpuDevice({ deviceId: int(c.req.param('id')) }))).deviceId));
 }

@@ -72,6 +72,19 @@ export class BatchCache {
     for (let r = 0; r < this.lengths.length; r++) this.lengths[r] += 1;
   }
 
+  /** Adopts a decode step's outputs held elsewhere (device buffers): every row grew by one. */
+  advanceTo(tensors: ort.Tensor[]): void {
+    this.replace(tensors);
+    this.past += 1;
+    for (let r = 0; r < this.lengths.length; r++) this.lengths[r] += 1;
+  }
+
+  /** The same cache in other tensors (a host copy of device buffers). */
+  replace(tensors: ort.Tensor[]): void {
+    this.tensors = tensors;
+    this.current = -1;
+  }
+
   get size(): number {
     return this.lengths.length;
   }
@@ -119,6 +132,36 @@ export class BatchCache {
     });
     this.lengths = [...this.lengths, ...lengths];
     this.past = newP;
+  }
+
+  /**
+   * join() as a plan, for caches held elsewhere (device buffers): the width after appending a
+   * block `past` wide, and the ONNX Pad amounts (8 numbers) that bring the batch and the block to it.
+   */
+  joinPlan(past: number): { width: number; padBatch: number[]; padBlock: number[] } {
+    const width = Math.max(this.past, past);
+    const pads = (by: number) => (this.align === 'left' ? [0, 0, by, 0, 0, 0, 0, 0] : [0, 0, 0, 0, 0, 0, by, 0]);
+    return { width, padBatch: pads(width - this.past), padBlock: pads(width - past) };
+  }
+
+  /** Adopts the result of a joinPlan carried out elsewhere. */
+  adoptJoin(tensors: ort.Tensor[], width: number, lengths: number[]): void {
+    this.replace(tensors);
+    this.lengths = [...this.lengths, ...lengths];
+    this.past = width;
+  }
+
+  /** keep() as a plan: the positions [start, end) every kept row's valid ones lie in. */
+  keepPlan(rows: number[]): { start: number; end: number } {
+    const width = Math.max(...rows.map((r) => this.lengths[r]));
+    return this.align === 'left' ? { start: this.past - width, end: this.past } : { start: 0, end: width };
+  }
+
+  /** Adopts the result of a keepPlan carried out elsewhere. */
+  adoptKeep(tensors: ort.Tensor[], rows: number[], plan: { start: number; end: number }): void {
+    this.replace(tensors);
+    this.lengths = rows.map((r) => this.lengths[r]);
+    this.past = plan.end - plan.start;
   }
 
   /** Keeps only the given rows, trimming padding that no remaining row needs. */

@@ -11,6 +11,7 @@ import { StepProfile } from './profile.js';
 import { halfToFloat } from './half.js';
 import { type ModelSpec, type Variant, layerName, pickVariant, rankVariants, readModelSpec } from './model-spec.js';
 import { createSession } from './session.js';
+import { DeviceKv, type DeviceKvStats } from './device-kv.js';
 import { Sequence } from './sequence.js';
 import { TextCodec } from './text-codec.js';
 import { fusedOrOriginal } from '../optimize/fused-cache.js';
@@ -43,6 +44,8 @@ export class Engine {
   private readonly pastNames: string[];
   private readonly presentNames: string[];
   private running = false;
+  /** The scheduler loop in progress, for idle(). */
+  private looping: Promise<void> = Promise.resolve();
   private readonly align: CacheAlignment;
   private readonly cacheType: CacheType;
   private readonly halfLogits: boolean;
@@ -54,6 +57,8 @@ export class Engine {
   readonly prefix: PrefixCache | null;
   /** Per-part timings of decode steps, when the engine was created to profile (benchmark only). */
   readonly profile: StepProfile | null;
+  /** The caches' device side on GPU providers (see DeviceKv); null when they live in host memory. */
+  private kv: DeviceKv | null = null;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -93,7 +98,7 @@ export class Engine {
     const spec = readModelSpec(chosen.dir, chosen.fused ? 'genai' : layout);
     const codec = new TextCodec(chosen.dir);
     const beforeSession = process.memoryUsage().rss;
-    const { session, executionProvider, variant, attention } = await openBest(spec, init);
+    const { session, executionProvider, variant, attention, deviceKv } = await openBest(spec, init);
     const sessionMemoryBytes = Math.max(0, process.memoryUsage().rss - beforeSession);
     spec.onnxPath = variant.path;
     const missing = [spec.names.inputIds, spec.names.attentionMask, layerName(spec.names.pastKey, 0)]
@@ -116,14 +121,16 @@ export class Engine {
     const facts: LoadedModelFacts = {
       contextLength: spec.contextLength, vocabSize: spec.vocabSize, numLayers: spec.numLayers,
       executionProvider, layout: spec.layout, memoryBytes: Math.max(0, process.memoryUsage().rss - before), sessionMemoryBytes, fused: chosen.fused,
-      onnxFile: relative(init.modelDir, variant.path).split('\\').join('/'), variant: variant.name, attention, cacheType: pastType,
+      onnxFile: relative(init.modelDir, variant.path).split('\\').join('/'), variant: variant.name, attention, cacheType: pastType, kvCache: deviceKv ? 'device' : 'host',
       templateTakesTools: codec.templateTakesTools, toolTags: codec.toolTags,
     };
     if (chosen.fused) facts.onnxFile = `fused:${relative(chosen.dir, variant.path).split('\\').join('/')}`;
     const engine = new Engine(spec, session, codec, facts, init);
     try {
+      if (deviceKv) engine.kv = await DeviceKv.create(engine.pastNames.length, pastType, executionProvider);
       await engine.verify();
     } catch (err) {
+      await engine.kv?.close().catch(() => {});
       await session.release();
       throw new CrucibleError('model_load_failed', `${spec.onnxPath} cannot run on ${executionProvider}: ${(err as Error).message}`);
     }
@@ -139,7 +146,21 @@ export class Engine {
     const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, 1, this.cacheType);
     const first = await this.run(BigInt64Array.from([bos, bos]), BigInt64Array.from([0n, 1n]), new BigInt64Array(2).fill(1n), 1, 2, empty);
     const past = this.presentNames.map((n) => first[n]);
-    await this.run(BigInt64Array.from([bos]), BigInt64Array.from([2n]), new BigInt64Array(3).fill(1n), 1, 1, past);
+    const second = await this.run(BigInt64Array.from([bos]), BigInt64Array.from([2n]), new BigInt64Array(3).fill(1n), 1, 1, past);
+    // The device-side join, trim and download run too, so a device that cannot do them fails the load.
+    this.kv?.release(past);
+    if (this.kv) {
+      const pad = this.align === 'left' ? [0, 0, 3, 0, 0, 0, 0, 0] : [0, 0, 0, 0, 0, 0, 3, 0];
+      const empty = BatchCache.empty(this.pastNames.length, this.spec.numKvHeads, this.spec.headDim, 1, this.cacheType);
+      const joined = await this.kv.join(this.presentNames.map((n) => second[n]), empty, [0, 0, 0, 0, 0, 0, 0, 0], pad);
+      await this.kv.toHost(await this.kv.keep(joined, [1], 0, 3));
+      Object.assign(this.kv.stats, { downloads: 0, deviceRearranges: 0, deviceSteps: 0 });
+    }
+  }
+
+  /** What the device-resident cache did since load; null when caches live in host memory. */
+  kvStats(): DeviceKvStats | null {
+    return this.kv ? { ...this.kv.stats } : null;
   }
 
   private embedder: Promise<Embedder> | null = null;
@@ -185,7 +206,7 @@ export class Engine {
       if (reuse) seq.prefilled = seq.pos = reuse.length;
       opts.emit({ type: 'start', promptTokens: prompt.length, ...(reuse ? { cachedTokens: reuse.length } : {}) });
       this.prefilling.push(seq);
-      void this.pump();
+      this.pump();
     }));
   }
 
@@ -248,12 +269,21 @@ export class Engine {
   }
 
   /** The scheduler loop: alternates one prefill chunk with one batched decode step. */
-  private async pump(): Promise<void> {
+  private pump(): void {
     if (this.running) return;
     this.running = true;
+    this.looping = this.loop();
+  }
+
+  /** Resolves once the scheduler has nothing left to do (every sequence ended and was cleaned up). */
+  async idle(): Promise<void> {
+    while (this.running) await this.looping;
+  }
+
+  private async loop(): Promise<void> {
     try {
       while (this.prefilling.length > 0 || this.decoding.length > 0) {
-        this.dropCancelled();
+        await this.dropCancelled();
         const room = this.init.maxBatch - this.decoding.length;
         const group = this.prefillGroup(room);
         if (group.length > 1) await this.prefillTogether(group);
@@ -271,14 +301,17 @@ export class Engine {
     }
   }
 
-  private dropCancelled(): void {
+  private async dropCancelled(): Promise<void> {
     const cancelled = CANCELLED;
     for (let i = this.prefilling.length - 1; i >= 0; i--) {
-      if (this.prefilling[i].cancelled) this.prefilling.splice(i, 1)[0].finish(cancelled);
+      if (!this.prefilling[i].cancelled) continue;
+      const seq = this.prefilling.splice(i, 1)[0];
+      this.kv?.release(seq.cache);
+      seq.finish(cancelled);
     }
     if (this.decoding.some((s) => s.cancelled)) {
       for (const s of this.decoding) if (s.cancelled) s.finish(cancelled);
-      this.compact();
+      await this.compact();
     }
   }
 
@@ -291,16 +324,27 @@ export class Engine {
     for (let i = 0; i < n; i++) { ids[i] = BigInt(seq.prompt[start + i]); positions[i] = BigInt(start + i); }
     const mask = new BigInt64Array(total).fill(1n);
     const out = await this.run(ids, positions, mask, 1, n, seq.cache!);
-    seq.cache = this.presentNames.map((name) => out[name]);
+    this.kv?.release(seq.cache);
+    const cache = seq.cache = this.presentNames.map((name) => out[name]);
     seq.prefilled = seq.pos = total;
     if (total < seq.prompt.length) return;
     this.prefilling.shift();
     const logits = this.logitsOf(out, n - 1, n - 1);
     await this.pick(seq, logits.data, logits.at);
-    if (seq.done) return;
-    this.batch.join(seq.cache, seq.pos);
+    if (seq.done) { this.kv?.release(cache); return; }
+    await this.join(cache, seq.pos);
     seq.cache = null;
     this.decoding.push(seq);
+  }
+
+  /**
+   * Adds a block of rows to the batch. With device caches an empty batch adopts the block as it
+   * is, and a running one is padded and stacked with it on the device.
+   */
+  private async join(block: ort.Tensor[], past: number, lengths: number[] = [past]): Promise<void> {
+    if (!this.kv || this.batch.size === 0) return this.batch.join(block, past, lengths);
+    const plan = this.batch.joinPlan(past);
+    this.batch.adoptJoin(await this.kv.join(this.batch.tensors, block, plan.padBatch, plan.padBlock), plan.width, lengths);
   }
 
   /**
@@ -344,9 +388,9 @@ export class Engine {
       await this.pick(seq, logits.data, logits.at);
     }
     // Join the whole block, then drop the rows that already finished.
-    this.batch.join(this.presentNames.map((name) => out[name]), width, group.map((s) => s.prompt.length));
+    await this.join(this.presentNames.map((name) => out[name]), width, group.map((s) => s.prompt.length));
     this.decoding.push(...group);
-    if (group.some((s) => s.done)) this.compact();
+    if (group.some((s) => s.done)) await this.compact();
   }
 
   private async decodeStep(): Promise<void> {
@@ -368,7 +412,8 @@ export class Engine {
       mask.fill(1n, from, from + this.batch.lengths[r] + 1);
     }
     if (prof) t = prof.add('inputs', t);
-    const views = this.batch.presentViews();
+    // Device caches come out in new device buffers; host ones are written into reused arrays.
+    const views = this.kv ? undefined : this.batch.presentViews();
     if (prof) t = prof.add('kv', t);
     const running = this.run(ids, positions, mask, b, 1, this.batch.tensors, views, this.logitsOut(b));
     // Sequences that need their full grammar mask get it here, on this thread, while ONNX Runtime's
@@ -377,7 +422,14 @@ export class Engine {
     const masks = await Promise.all(this.decoding.map((s) => (s.constraint && (this.needsMask(s) || s.maskedLast) ? s.constraint.mask() : undefined)));
     const out = await running;
     if (prof) t = prof.add('run', t);
-    this.batch.advanceInPlace(views);
+    if (views) {
+      this.batch.advanceInPlace(views);
+    } else {
+      const past = this.batch.tensors;
+      this.batch.advanceTo(this.presentNames.map((n) => out[n]));
+      if (past.every((p) => DeviceKv.onDevice(p))) this.kv!.stats.deviceSteps++;
+      this.kv!.release(past);
+    }
     const vocab = this.spec.vocabSize;
     const logits = this.logitsOf(out, 0, b - 1);
     if (prof) t = prof.add('kv', t);
@@ -387,7 +439,7 @@ export class Engine {
       await this.pick(seq, logits.data, logits.at + r * vocab, masks[r]);
     }
     if (prof) { prof.steps++; prof.tokens += b; t = performance.now(); }
-    if (this.decoding.some((s) => s.done)) this.compact();
+    if (this.decoding.some((s) => s.done)) await this.compact();
     if (prof) prof.add('kv', t);
   }
 
@@ -403,14 +455,26 @@ export class Engine {
   }
 
   /** Removes finished sequences from the batch, keeping their caches for prefix reuse. */
-  private compact(): void {
+  private async compact(): Promise<void> {
     const keep: number[] = [];
-    this.decoding.forEach((s, r) => {
-      if (!s.done) { keep.push(r); return; }
-      if (this.prefix && s.ok && this.batch.lengths[r] === s.prompt.length + s.fed.length) {
-        this.prefix.store([...s.prompt, ...s.fed], this.batch.tensors, r, this.batch.padOf(r), this.batch.past);
+    for (const [r, s] of this.decoding.entries()) {
+      if (!s.done) { keep.push(r); continue; }
+      if (!this.prefix || !s.ok || this.batch.lengths[r] !== s.prompt.length + s.fed.length) continue;
+      const tokens = [...s.prompt, ...s.fed];
+      if (!this.kv) {
+        this.prefix.store(tokens, this.batch.tensors, r, this.batch.padOf(r), this.batch.past);
+        continue;
       }
-    });
+      // Only this row's valid positions come to the host.
+      const from = this.batch.padOf(r);
+      const row = await this.kv.toHost(await this.kv.keep(this.batch.tensors, [r], from, from + this.batch.lengths[r], true));
+      this.prefix.store(tokens, row, 0, 0, this.batch.lengths[r]);
+    }
+    if (this.kv && keep.length > 0 && keep.length < this.batch.size) {
+      const plan = this.batch.keepPlan(keep);
+      this.batch.adoptKeep(await this.kv.keep(this.batch.tensors, keep, plan.start, plan.end), keep, plan);
+    }
+    if (keep.length === 0) this.kv?.release(this.batch.tensors);
     this.batch.keep(keep);
     const alive = keep.map((r) => this.decoding[r]);
     this.decoding.length = 0;
@@ -440,7 +504,12 @@ export class Engine {
     };
     if (this.session.inputNames.includes(n.positionIds)) feeds[n.positionIds] = new ort.Tensor('int64', positions, [b, s]);
     for (let i = 0; i < past.length; i++) feeds[this.pastNames[i]] = past[i];
-    if (!present) return this.session.run(feeds);
+    if (!present) {
+      const kv = this.kv;
+      const out = this.session.run(feeds);
+      // Device outputs are owned from here on; the engine frees each when it drops it.
+      return kv ? out.then((o) => { kv.track(Object.values(o) as ort.Tensor[]); return o; }) : out;
+    }
     const fetches: Record<string, ort.Tensor | null> = { [n.logits]: logits ?? null };
     for (let i = 0; i < present.length; i++) fetches[this.presentNames[i]] = present[i];
     return this.session.run(feeds, fetches);
@@ -449,6 +518,8 @@ export class Engine {
   /** A failed step ends every sequence in flight with the error; the engine stays usable. */
   private failAll(err: unknown): void {
     const body = (err instanceof CrucibleError ? err : new CrucibleError('internal_error', `inference failed: ${(err as Error).message}`)).toBody();
+    for (const s of this.prefilling) this.kv?.release(s.cache);
+    this.kv?.release(this.batch.tensors);
     for (const s of [...this.prefilling, ...this.decoding]) s.finish({ type: 'error', error: body });
     this.prefilling.length = 0;
     this.decoding.length = 0;
@@ -456,6 +527,7 @@ export class Engine {
   }
 
   async release(): Promise<void> {
+    await this.kv?.close();
     if (this.embedder) await (await this.embedder.catch(() => null))?.release();
     await this.session.release();
   }
@@ -465,16 +537,21 @@ export class Engine {
  * Opens the model's session: the pinned variant, or the folder's variants best first for the
  * provider, moving to the next when one cannot run there.
  */
-async function openBest(spec: ModelSpec, init: WorkerInit): Promise<{ session: ort.InferenceSession; executionProvider: string; variant: Variant; attention: 'gqa' | 'masked' }> {
+async function openBest(spec: ModelSpec, init: WorkerInit): Promise<{ session: ort.InferenceSession; executionProvider: string; variant: Variant; attention: 'gqa' | 'masked'; deviceKv: boolean }> {
   const device = init.executionProvider === 'cpu' || init.executionProvider === 'auto' ? 'cpu' : 'gpu';
+  // onnxruntime-node hands out device buffers for WebGPU outputs only.
+  const deviceKv = init.executionProvider === 'webgpu' && init.deviceKv !== false;
+  const presents: string[] = [];
+  for (let i = 0; i < spec.numLayers; i++) presents.push(layerName(spec.names.presentKey, i), layerName(spec.names.presentValue, i));
+  const extra = deviceKv ? { preferredOutputLocation: DeviceKv.outputs(presents) } : {};
   const candidates = init.variant ? [pickVariant(spec.variants, init.variant)] : rankVariants(spec.variants, device);
   const failures: string[] = [];
   for (const variant of candidates) {
     const graph = readGraphFacts(variant.path);
     checkExternalData(variant.path, graph);
     try {
-      const { session, executionProvider } = await createSession(variant.path, init.executionProvider, init.intraOpThreads);
-      return { session, executionProvider, variant, attention: graph.attention };
+      const { session, executionProvider } = await createSession(variant.path, init.executionProvider, init.intraOpThreads, extra);
+      return { session, executionProvider, variant, attention: graph.attention, deviceKv };
     } catch (err) {
       if (candidates.length === 1) throw err;
       failures.push(`${variant.name}: ${(err as Error).message}`);

@@ -11,9 +11,10 @@ export function availableProviders(): string[] {
  * Creates the session on the requested provider. A provider that cannot start (no adapter, no
  * driver) is an error when asked for explicitly; `auto` falls back to CPU and says so.
  */
-export async function createSession(path: string, ep: string, threads: number):
+export async function createSession(path: string, ep: string, threads: number, extra: ort.InferenceSession.SessionOptions = {}):
 Promise<{ session: ort.InferenceSession; executionProvider: string }> {
   const options = (provider: string): ort.InferenceSession.SessionOptions => ({
+    ...extra,
     executionProviders: [provider],
     intraOpNumThreads: threads,
     interOpNumThreads: 1,

@@ -440,13 +440,16 @@ class Catalog:
     def _snapshot(self):
         listing = self._t.request("models.list")
         info = self._t.request("models.info")
-        providers = self._t.request("status").get("executionProviders") or ["cpu"]
+        status = self._t.request("status")
+        runs = status.get("executionProviders") or ["cpu"]
+        # Ranked among the providers chosen automatically: a software WebGPU adapter is not the GPU.
+        providers = (status.get("devices") or {}).get("automatic") or runs
         cached = {m["id"] for m in info}
         variants = []
         for e in listing:
             p = _provider(e["runtime"]["executionProvider"])
             variants.append(ModelVariant(e["name"], e["alias"], _version(e["name"]), p, e["runtime"]["deviceType"],
-                                         e["name"] in cached, p in providers, e.get("fileSizeMb"), e.get("task", ""), e))
+                                         e["name"] in cached, p in runs, e.get("fileSizeMb"), e.get("task", ""), e))
         known = {v.id for v in variants}
         for m in info:
             if m["id"] not in known:

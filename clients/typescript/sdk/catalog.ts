@@ -150,13 +150,16 @@ export class Catalog {
 
   private async snapshot(signal?: AbortSignal): Promise<Snapshot> {
     const [listing, info, status] = await abortable(Promise.all([this.client.catalog(), this.client.modelInfo(), this.client.status()]), signal);
-    const providers = status.executionProviders ?? ['cpu'];
+    const runs = status.executionProviders ?? ['cpu'];
+    // Variants are ranked among the providers chosen automatically (hardware only: a software
+    // WebGPU adapter runs what is asked for by name, and is never picked as the GPU).
+    const providers = status.devices?.automatic ?? runs;
     const cached = new Set(info.map((m) => m.id));
     const variants: ModelVariant[] = listing.map((e) => {
       const provider = providerName(e.runtime.executionProvider);
       return {
         id: e.name, alias: e.alias, version: versionOf(e.name), provider, deviceType: e.runtime.deviceType,
-        cached: cached.has(e.name), runnable: providers.includes(provider), fileSizeMb: e.fileSizeMb, task: e.task, listing: e,
+        cached: cached.has(e.name), runnable: runs.includes(provider), fileSizeMb: e.fileSizeMb, task: e.task, listing: e,
       };
     });
     const known = new Set(variants.map((v) => v.id));

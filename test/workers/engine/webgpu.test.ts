@@ -38,6 +38,7 @@ t.test('WebGPU gives the CPU\'s greedy text, alone and in a batch with a cancel,
     const [cpu, gpu] = [await make(dir, 'cpu'), await make(dir, 'webgpu')];
     t.equal(gpu.facts.executionProvider, 'webgpu');
     t.equal(gpu.facts.fused, false, `${kind}: not the CPU's fused form`);
+    t.equal(gpu.facts.kvCache, 'device', `${kind}: caches on the device`);
     const expected = [];
     for (const p of prompts) expected.push((await run(cpu, p)).text);
     const alone = [];
@@ -73,6 +74,9 @@ t.test('a CPU model and a WebGPU model answer at the same time', { skip: !usable
   const [gpu, cpu] = await Promise.all([ask('stories260k'), ask('tales-cpu')]);
   t.equal(gpu, cpu, 'the same weights give the same text on both providers');
   const ps = (await (await fetch(`${svc.url}/openai/ps`)).json()) as any[];
-  t.match(ps.find((m) => m.id === 'stories260k-generic-cpu:1'), { state: 'loaded', executionProvider: 'webgpu' });
-  t.match(ps.find((m) => m.id === 'tales-cpu:1'), { state: 'loaded', executionProvider: 'cpu' });
+  t.match(ps.find((m) => m.id === 'stories260k-generic-cpu:1'), { state: 'loaded', executionProvider: 'webgpu', kvCache: 'device' });
+  t.match(ps.find((m) => m.id === 'tales-cpu:1'), { state: 'loaded', executionProvider: 'cpu', kvCache: 'host' });
+  const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+  t.match(metrics, /crucible_model_execution_provider\{model="stories260k-generic-cpu:1",execution_provider="webgpu",kv_cache="device"\} 1/);
+  t.match(metrics, /crucible_model_execution_provider\{model="tales-cpu:1",execution_provider="cpu",kv_cache="host"\} 1/);
 });
