@@ -1,9 +1,9 @@
 import { Engine } from '../workers/engine/engine.js';
 import type { SamplingParams } from '../protocol/chat.js';
 import type { GrammarSpec } from '../protocol/grammar.js';
+import { PROMPTS } from './prompts.js';
 import { SCHEMAS } from '../test/agent/structured/schemas.js';
 
-const PROMPTS = ['Once upon a time', 'The little dog', 'One day, Lily', 'Tom had a big', 'The sun was', 'A bird sat on', 'Mom said that', 'There was a tree'];
 
 /** A grammar that leaves room for long outputs, so constrained and free runs decode alike. */
 const LONG: GrammarSpec = { kind: 'json_schema', strict: true, schema: { type: 'array', items: { type: 'string', maxLength: 24 }, minItems: 64, maxItems: 64 } };

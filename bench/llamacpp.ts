@@ -199,7 +199,7 @@ export function llamaCppRows(l: LlamaCppFigures, ratios: { i: number; j: number;
   const mark = l.mismatches.length ? ` (greedy tokens DIFFER from Crucible's on ${l.mismatches.length} of ${l.prompts} prompts)` : '';
   const row = (label: string, f: Figure, ratio: number) => `| ${label}${mark} | ${f.tokPerSec} | ${ratio.toFixed(2)}x | ${f.ttftMs === null ? '-' : `${f.ttftMs} ms`} |`;
   return [
-    row(`(i) llama.cpp (node-llama-cpp, F32 GGUF, ${l.threads} thread(s)), 1 stream, in-process`, l.single, ratios.i),
+    row(`(i) llama.cpp (node-llama-cpp, F32 GGUF, ${l.threads} thread(s)), 1 stream, called directly`, l.single, ratios.i),
     row(`(j) llama.cpp, ${l.sequences} parallel sequences of one context (aggregate)`, l.parallel, ratios.j),
     `| Crucible HTTP vs llama.cpp: (c)/(i), (e)/(j) | | ${ratios.ci.toFixed(2)}x, ${ratios.ej.toFixed(2)}x | |`,
     `| llama.cpp greedy tokens vs Crucible's, first ${l.checkedTokens} of each of ${l.prompts} prompts, alone and in parallel | ${l.mismatches.length ? `differ: ${JSON.stringify(l.mismatches)}` : 'identical'} | | |`,

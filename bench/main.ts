@@ -1,13 +1,14 @@
 /**
  * `npm run bench`: Crucible against transformers.js on the same model folders, in one run.
- *   (a) transformers.js, one stream, in-process      (b) Crucible engine, one stream, in-process
+ *   (a) transformers.js, one stream, called directly (b) Crucible engine, one stream, called directly
  *   (c) Crucible over HTTP (SSE), one stream         (d) Crucible over the pipe, one stream
  *   (e) Crucible, 8 concurrent HTTP streams          (f) transformers.js, static batch of 8
  *   (g) Crucible HTTP, 1 stream, on the int4 form     (h) the same, 8 concurrent streams
  *   (i) llama.cpp on the same weights as F32 GGUF     (j) llama.cpp, 8 parallel sequences (bench/llamacpp.ts)
  *       (`crucible model optimize --int4`: MatMulNBits block 32, accuracy level 4)
- * Greedy, exactly N new tokens each. Everything timed is loaded at once and run in interleaved rounds
- * (each row once a round, after a warm-up round); figures are medians over rounds, ratios medians of
+ * Greedy, exactly N new tokens each. Everything timed is loaded at once, each library called
+ * directly in a process of its own (bench/solo.ts), and run in interleaved rounds (each row once a
+ * round, after a warm-up round); figures are medians over rounds, ratios medians of
  * the same round's ratios, so a swing of the machine's load moves a row and its peers together.
  * Then the embedding rows (bench/embeddings.ts): vectors per second, batch 1 and 32, Crucible and transformers.js.
  * And speech to text: the real-time factor on the tiny Whisper fixture (bench/speech.ts).
@@ -22,12 +23,13 @@ import { threadsFor } from '../agent/config.js';
 import { optimizeModel } from '../workers/optimize/optimize-model.js';
 import { quantizeModel } from '../workers/optimize/quantize-model.js';
 import { type GrammarFigures, benchGrammar } from './grammar.js';
-import { loadFloor, profileEngine } from './floor.js';
-import { loadEngine, startAgent } from './crucible.js';
-import { type LlamaCppFigures, llamaCppRows, prepareLlamaCpp } from './llamacpp.js';
-import { loadPeer } from './peer.js';
+import { PROMPTS } from './prompts.js';
+import { profileEngine } from './floor.js';
+import { startAgent } from './crucible.js';
+import { type LlamaCppFigures, type PreparedLlamaCpp, llamaCppRows } from './llamacpp.js';
+import { startSolo } from './solo.js';
 import { type WebGpuResult, adapterOf, benchWebGpu, webGpuTable } from './webgpu.js';
-import { type Figure, median, pairedRatio, rounds, summarise } from './stats.js';
+import { type Figure, type Sample, median, pairedRatio, rounds, summarise } from './stats.js';
 import { benchEmbeddings, embeddingTable } from './embeddings.js';
 import { benchSpeech, speechRows } from './speech.js';
 
@@ -43,7 +45,6 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const tokens = Number(values.tokens);
-const PROMPTS = ['Once upon a time', 'The little dog', 'One day, Lily', 'Tom had a big', 'The sun was', 'A bird sat on', 'Mom said that', 'There was a tree'];
 
 const onnxBytes = (dir: string) => statSync(join(dir, 'onnx', 'model.onnx')).size;
 const contextOf = (dir: string) => Number(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).max_position_embeddings ?? 256);
@@ -54,7 +55,9 @@ interface ModelResult {
   threads: number;
   /** Whether Crucible ran the fused graph of `crucible model optimize` (else the plain export). */
   fused: boolean;
-  figures: Record<'a' | 'b0' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'floor1' | 'floor8', Figure>;
+  figures: Record<'a' | 'b0' | 'b' | 'c' | 'd' | 'e' | 'f' | 'g' | 'h' | 'floor1' | 'floor8' | 'floorq1' | 'floorq8', Figure>;
+  /** Intra-op threads of the int4 rows: the agent's own choice for that graph's size. */
+  int4Threads: number;
   /** Medians over rounds of one row's throughput over another's in the same round (see `pairedRatio`). */
   ratios: Record<string, number>;
   profile: { one: Record<string, number>; eight: Record<string, number> } | null;
@@ -68,9 +71,9 @@ interface ModelResult {
 
 /** Row pairs reported as ratios: [name, row, of row]. */
 const RATIOS: [string, string, string][] = [
-  ...(['floor1', 'floor8', 'b0', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] as const).map((k): [string, string, string] => [`${k}/a`, k, 'a']),
+  ...(['floor1', 'floor8', 'floorq1', 'floorq8', 'b0', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] as const).map((k): [string, string, string] => [`${k}/a`, k, 'a']),
   ['c/a', 'c', 'a'], ['e/c', 'e', 'c'], ['e/f', 'e', 'f'], ['b/floor1', 'b', 'floor1'], ['c/floor1', 'c', 'floor1'], ['d/floor1', 'd', 'floor1'],
-  ['e/floor8', 'e', 'floor8'], ['h/floor8', 'h', 'floor8'], ['g/c', 'g', 'c'], ['h/g', 'h', 'g'], ['c/i', 'c', 'i'], ['e/j', 'e', 'j'],
+  ['e/floor8', 'e', 'floor8'], ['g/floorq1', 'g', 'floorq1'], ['h/floorq8', 'h', 'floorq8'], ['g/c', 'g', 'c'], ['h/g', 'h', 'g'], ['c/i', 'c', 'i'], ['e/j', 'e', 'j'],
 ];
 
 async function benchModel(dir: string): Promise<ModelResult> {
@@ -95,25 +98,32 @@ async function benchModel(dir: string): Promise<ModelResult> {
   const grammar = await benchGrammar(crucibleDir, threads, Math.min(tokens, 120), runs);
   console.error(`  grammar: ${grammar.constrainedStepMs} vs ${grammar.freeStepMs} ms a step at batch 8 (${grammar.ratio}x); compile median ${grammar.compileMedianMs} ms`);
 
-  // Everything timed is loaded side by side, then run in interleaved rounds.
-  const peer = await loadPeer(dir, threads);
-  const peerMemory = peer.memoryBytes;
-  const llama = await prepareLlamaCpp(dir, threads, PROMPTS);
-  const plain = await loadEngine(dir, threads);
-  const engine = await loadEngine(crucibleDir, threads);
-  const floor = await loadFloor(crucibleDir, threads);
+  // Everything timed is loaded side by side, each in a process of its own (bench/solo.ts), then
+  // run in interleaved rounds.
+  const peer = await startSolo<{ memoryBytes: number }>('peer', dir, threads);
+  const peerMemory = peer.info.memoryBytes;
+  const llama = await startSolo<PreparedLlamaCpp['check']>('llama', dir, threads);
+  const plain = await startSolo('engine', dir, threads);
+  const engine = await startSolo('engine', crucibleDir, threads);
+  const floor = await startSolo('floor', crucibleDir, threads);
   const agent = await startAgent(crucibleDir, threads);
-  const agent4 = await startAgent(int4Dir, threads);
+  // The int4 rows run with the thread count the agent itself picks for that graph (a smaller one
+  // gets fewer threads), and so does their floor.
+  const int4Threads = threadsFor(onnxBytes(int4Dir), { threads: 0, replicas: 1 });
+  const floor4 = await startSolo('floor', int4Dir, int4Threads);
+  const agent4 = await startAgent(int4Dir, int4Threads);
   try {
     const samples = await rounds([
-      { key: 'a', run: () => peer.single(PROMPTS[0], tokens) },
-      { key: 'f', run: () => peer.batch(PROMPTS, tokens) },
-      { key: 'i', run: () => llama.lc.single(PROMPTS[0], tokens) },
-      { key: 'j', run: () => llama.lc.concurrent(PROMPTS, tokens) },
-      { key: 'b0', run: () => plain.single(PROMPTS[0], tokens) },
-      { key: 'b', run: () => engine.single(PROMPTS[0], tokens) },
-      { key: 'floor1', run: () => floor.single(tokens) },
-      { key: 'floor8', run: () => floor.batch(tokens) },
+      { key: 'a', run: () => peer.call<Sample>('single', PROMPTS[0], tokens) },
+      { key: 'f', run: () => peer.call<Sample>('batch', PROMPTS, tokens) },
+      { key: 'i', run: () => llama.call<Sample>('single', PROMPTS[0], tokens) },
+      { key: 'j', run: () => llama.call<Sample>('concurrent', PROMPTS, tokens) },
+      { key: 'b0', run: () => plain.call<Sample>('single', PROMPTS[0], tokens) },
+      { key: 'b', run: () => engine.call<Sample>('single', PROMPTS[0], tokens) },
+      { key: 'floor1', run: () => floor.call<Sample>('single', tokens) },
+      { key: 'floor8', run: () => floor.call<Sample>('batch', tokens) },
+      { key: 'floorq1', run: () => floor4.call<Sample>('single', tokens) },
+      { key: 'floorq8', run: () => floor4.call<Sample>('batch', tokens) },
       { key: 'c', run: () => agent.http(PROMPTS[0], tokens) },
       { key: 'd', run: () => agent.viaPipe(PROMPTS[0], tokens) },
       { key: 'e', run: () => agent.concurrent(PROMPTS, tokens) },
@@ -134,31 +144,27 @@ async function benchModel(dir: string): Promise<ModelResult> {
     };
     console.error(`  second turn: TTFT ${turns.secondMs.toFixed(1)} ms vs ${turns.firstMs.toFixed(1)} ms first (${turns.cached} tokens reused)`);
     return {
-      model: dir, threads, fused: crucibleDir !== dir,
+      model: dir, threads, int4Threads, fused: crucibleDir !== dir,
       figures: figures as ModelResult['figures'], ratios, profile,
       memoryMb: {
         peer: mb(peerMemory), crucible: mb(await agent.memoryBytes()), int4: mb(await agent4.memoryBytes()),
         crucibleSession: mb(await agent.sessionBytes()), int4Session: mb(await agent4.sessionBytes()),
       },
       int4: { agreement: q.agreement, mbBefore: mb(q.bytesBefore)!, mbAfter: mb(q.bytesAfter)! },
-      grammar, turns, llamacpp: { ...llama.check, single: figures.i, parallel: figures.j },
+      grammar, turns, llamacpp: { ...llama.info, single: figures.i, parallel: figures.j },
     };
   } finally {
     await agent4.stop().catch(() => {});
     await agent.stop().catch(() => {});
-    await floor.release();
-    await engine.release();
-    await plain.release();
-    await llama.lc.dispose();
-    await peer.dispose();
+    await Promise.all([floor4, floor, engine, plain, llama, peer].map((c) => c.close()));
     rmSync(work, { recursive: true, force: true });
   }
 }
 
 const LABELS: Record<string, string> = {
-  a: '(a) transformers.js, 1 stream, in-process',
-  b0: '(b0) Crucible engine on the plain export, 1 stream, in-process',
-  b: '(b) Crucible engine, 1 stream, in-process',
+  a: '(a) transformers.js, 1 stream, called directly',
+  b0: '(b0) Crucible engine on the plain export, 1 stream, called directly',
+  b: '(b) Crucible engine, 1 stream, called directly',
   c: '(c) Crucible HTTP streaming, 1 stream',
   d: '(d) Crucible pipe, 1 stream',
   e: '(e) Crucible HTTP, 8 concurrent streams (aggregate)',
@@ -167,6 +173,8 @@ const LABELS: Record<string, string> = {
   h: '(h) Crucible HTTP, 8 concurrent streams, int4 form (aggregate)',
   floor1: 'floor: bare session.run loop on the same graph, 1 sequence',
   floor8: 'floor: bare session.run loop on the same graph, 8 sequences (aggregate)',
+  floorq1: 'floor of the int4 form, 1 sequence',
+  floorq8: 'floor of the int4 form, 8 sequences (aggregate)',
 };
 
 const pct = (r: number) => `${Math.round(r * 100)}%`;
@@ -178,19 +186,19 @@ function table(results: ModelResult[]): string {
     lines.push(`\n${r.model.split('/').pop()} (greedy, ${tokens} new tokens, median of ${runs} interleaved rounds, ${r.threads} thread(s); Crucible rows (b)-(e) on the ${r.fused ? 'fused graph of `crucible model optimize`' : 'plain export'})`);
     lines.push('| figure | tok/s | ratio to (a), same round | time to first token |');
     lines.push('| --- | ---: | ---: | ---: |');
-    for (const k of ['floor1', 'floor8', 'a', 'b0', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const) {
+    for (const k of ['floor1', 'floor8', 'floorq1', 'floorq8', 'a', 'b0', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] as const) {
       const fig = r.figures[k];
       lines.push(`| ${LABELS[k]} | ${fig.tokPerSec} | ${k === 'a' ? '1.00' : x[`${k}/a`].toFixed(2)}x | ${fig.ttftMs === null ? '-' : `${fig.ttftMs} ms`} |`);
     }
     lines.push(...llamaCppRows(r.llamacpp, { i: x['i/a'], j: x['j/a'], ci: x['c/i'], ej: x['e/j'] }));
     lines.push(`| (c)/(a), (e)/(c), (e)/(f) | | ${x['c/a'].toFixed(2)}x, ${x['e/c'].toFixed(2)}x, ${x['e/f'].toFixed(2)}x | |`);
-    lines.push(`| share of the floor: (b), (c), (d) of 1 sequence; (e), (h) of 8 | | ${pct(x['b/floor1'])}, ${pct(x['c/floor1'])}, ${pct(x['d/floor1'])}; ${pct(x['e/floor8'])}, ${pct(x['h/floor8'])} | |`);
+    lines.push(`| share of the floor: (b), (c), (d) of 1 sequence; (e) of 8 | | ${pct(x['b/floor1'])}, ${pct(x['c/floor1'])}, ${pct(x['d/floor1'])}; ${pct(x['e/floor8'])}; int4 (g) of its 1, (h) of its 8: ${pct(x['g/floorq1'])}, ${pct(x['h/floorq8'])} | |`);
     if (r.profile) {
       const fmt = (p: Record<string, number>) => Object.entries(p).map(([k, v]) => `${k} ${v}`).join(', ');
       lines.push(`| profile, ms per decode step, 1 sequence | ${fmt(r.profile.one)} | | |`);
       lines.push(`| profile, ms per decode step, 8 sequences | ${fmt(r.profile.eight)} | | |`);
     }
-    lines.push(`| int4: (g)/(c), (h)/(g) | | ${x['g/c'].toFixed(2)}x, ${x['h/g'].toFixed(2)}x | |`);
+    lines.push(`| int4 (${r.int4Threads} thread(s)): (g)/(c), (h)/(g) | | ${x['g/c'].toFixed(2)}x, ${x['h/g'].toFixed(2)}x | |`);
     lines.push(`| int4 form | ${(r.int4.agreement * 100).toFixed(1)}% greedy agreement, weights ${r.int4.mbBefore} -> ${r.int4.mbAfter} MB | | |`);
     lines.push(`| second turn of a ${r.turns.words}-word conversation, time to first token vs the first turn's (medians) | ${r.turns.secondMs.toFixed(1)} vs ${r.turns.firstMs.toFixed(1)} ms (${(r.turns.secondMs / r.turns.firstMs * 100).toFixed(0)}%, ${r.turns.cached} prompt tokens reused) | | |`);
     lines.push(`| grammar: 8 sequences under a JSON Schema vs 8 free, ms per batched decode step | ${r.grammar.constrainedStepMs} vs ${r.grammar.freeStepMs} ms (${r.grammar.ratio}x) | | |`);

@@ -2,7 +2,7 @@ import { AutoModelForCausalLM, AutoTokenizer, TextStreamer, env } from '@hugging
 import { basename, dirname } from 'node:path';
 import { type Sample } from './stats.js';
 
-/** transformers.js on the same model folder, in-process: the peer every figure is compared with. */
+/** transformers.js on the same model folder, called directly: the peer every figure is compared with. */
 export async function loadPeer(modelDir: string, threads: number) {
   env.allowRemoteModels = false;
   env.localModelPath = dirname(modelDir) + '/';
