@@ -1,5 +1,5 @@
 import t from 'tap';
-import { linkEndless, startTestService, storyRequest } from '../helpers/service.js';
+import { linkEndless, startTestService, storyRequest, until } from '../helpers/service.js';
 
 const CLIENTS = 16;
 
@@ -39,6 +39,10 @@ t.test(`${CLIENTS} concurrent first requests to an unloaded model share one load
 t.test('a model unloaded while it loads leaves no pool behind and the waiters are told', async (t) => {
   const svc = await startTestService(t);
   const loading = fetch(`${svc.url}/openai/load/stories260k`).then(async (r) => ({ status: r.status, body: await r.json() as any }));
+  // The unload must find the load under way (or done): sent earlier, it has nothing to unload.
+  const state = async () => ((await (await fetch(`${svc.url}/openai/ps`)).json()) as { id: string; state: string }[])
+    .find((m) => m.id === 'stories260k-generic-cpu:1')?.state;
+  t.ok(await until(async () => ['loading', 'loaded'].includes((await state()) ?? '')), 'the load is under way');
   const unloaded = await fetch(`${svc.url}/openai/unload/stories260k?force=true`);
   t.equal(unloaded.status, 200);
   const r = await loading;
