@@ -160,22 +160,8 @@ export class HttpClient {
   }
 
   /** OpenAI's `transcript.text.delta` events, then `transcript.text.done`. */
-  async *transcribeStream(body: TranscriptionBody, signal?: AbortSignal): AsyncIterable<TranscriptStreamEvent> {
-    const ac = new AbortController();
-    const stop = AbortSignal.any([ac.signal, ...(signal ? [signal] : [])]);
-    try {
-      const res = await this.upload(body, 'json', true, stop);
-      for await (const data of sseData(bodyOf(res))) {
-        const parsed = JSON.parse(data);
-        if (parsed.error) throw fromErrorBody(parsed.error);
-        yield parsed as TranscriptStreamEvent;
-      }
-    } catch (err) {
-      if (signal?.aborted) throw new CrucibleError('cancelled', 'the request was cancelled');
-      throw err;
-    } finally {
-      ac.abort();
-    }
+  transcribeStream(body: TranscriptionBody, signal?: AbortSignal): AsyncIterable<TranscriptStreamEvent> {
+    return this.events((stop) => this.upload(body, 'json', true, stop), signal);
   }
 
   private async upload(body: TranscriptionBody, format: string, stream: boolean, signal?: AbortSignal): Promise<Response> {
@@ -200,12 +186,16 @@ export class HttpClient {
     return res;
   }
 
+  private sse<T>(path: string, body: Record<string, unknown>, signal?: AbortSignal): AsyncIterable<T> {
+    return this.events((stop) => this.call('POST', path, { ...body, stream: true }, stop), signal);
+  }
+
   /** Breaking out of the loop aborts the request: the agent sees the disconnect and stops generating. */
-  private async *sse<T>(path: string, body: Record<string, unknown>, signal?: AbortSignal): AsyncIterable<T> {
+  private async *events<T>(open: (signal: AbortSignal) => Promise<Response>, signal?: AbortSignal): AsyncIterable<T> {
     const ac = new AbortController();
     const stop = AbortSignal.any([ac.signal, ...(signal ? [signal] : [])]);
     try {
-      const res = await this.call('POST', path, { ...body, stream: true }, stop);
+      const res = await open(stop);
       for await (const data of sseData(bodyOf(res))) {
         const parsed = JSON.parse(data);
         if (parsed.error) throw fromErrorBody(parsed.error);
