@@ -5,9 +5,12 @@ import addFormatsModule from 'ajv-formats';
 import { REPO } from './service.js';
 
 /*
- * OpenAI's component schemas (test/fixtures/openai-openapi), loaded the way
- * test/transports/http/openapi-conformance.test.ts loads them (components.json, embeddings.json, audio.json): `nullable: true` becomes "or null",
- * `#/components/schemas/X` refers to the fixture's X; nothing else changes.
+ * OpenAI's component schemas (test/fixtures/openai-openapi: components.json, embeddings.json,
+ * audio.json). The document is OpenAPI 3.1 (JSON Schema 2020-12) but still marks some fields with
+ * 3.0's `nullable: true`, which becomes "this schema, or null"; `#/components/schemas/X` refers to
+ * the fixture's X; nothing else changes. strictTypes is off: it asks schema authors to repeat
+ * `type: object` beside every object keyword, which OpenAI's schemas do not always do; unknown
+ * keywords still fail (strictSchema).
  */
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
 type Schema = Record<string, unknown>;
@@ -18,8 +21,11 @@ function adapt(node: unknown): unknown {
   if (!node || typeof node !== 'object') return node;
   const out: Schema = {};
   for (const [k, v] of Object.entries(node)) {
-    if (k === '$ref' && typeof v === 'string') out.$ref = idOf(decodeURIComponent(/^#\/components\/schemas\/([^/]+)$/.exec(v)![1]));
-    else if (k !== 'nullable' || typeof v !== 'boolean') out[k] = adapt(v);
+    if (k === '$ref' && typeof v === 'string') {
+      const m = /^#\/components\/schemas\/([^/]+)$/.exec(v);
+      if (!m) throw new Error(`unexpected $ref ${v}`);
+      out.$ref = idOf(decodeURIComponent(m[1]));
+    } else if (k !== 'nullable' || typeof v !== 'boolean') out[k] = adapt(v);
   }
   return (node as Schema).nullable === true ? { anyOf: [out, { type: 'null' }] } : out;
 }

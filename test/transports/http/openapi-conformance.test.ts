@@ -1,62 +1,18 @@
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import addFormatsModule from 'ajv-formats';
+import type { ErrorObject } from 'ajv/dist/2020.js';
+import { openaiSchema } from '../../helpers/openai-schema.js';
 import { REPO, STORIES_ID, startTestService, storyRequest } from '../../helpers/service.js';
 
 /*
  * Every OpenAI-style answer validates against OpenAI's own OpenAPI document: the component
- * schemas in test/fixtures/openai-openapi (an unmodified extract; see its README), loaded here.
+ * schemas in test/fixtures/openai-openapi (an unmodified extract; see its README), loaded by
+ * test/helpers/openai-schema.ts.
  */
 
-const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => void;
-type Schema = Record<string, unknown>;
-const fixture = JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'openai-openapi', 'components.json'), 'utf8')) as {
-  openapi: string; components: { schemas: Record<string, Schema> };
-};
-
-const idOf = (name: string) => `openai-openapi:${name}`;
-
-/**
- * The document is OpenAPI 3.1 (JSON Schema 2020-12) but still marks some fields with 3.0's
- * `nullable: true`; that becomes "this schema, or null". `#/components/schemas/X` becomes the
- * fixture's id for X. Nothing else changes.
- */
-function adapt(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(adapt);
-  if (!node || typeof node !== 'object') return node;
-  const out: Schema = {};
-  for (const [k, v] of Object.entries(node)) {
-    if (k === '$ref' && typeof v === 'string') {
-      const m = /^#\/components\/schemas\/([^/]+)$/.exec(v);
-      if (!m) throw new Error(`unexpected $ref ${v}`);
-      out.$ref = idOf(decodeURIComponent(m[1]));
-    } else if (k === 'nullable' && typeof v === 'boolean') {
-      // dropped; applied below
-    } else out[k] = adapt(v);
-  }
-  return (node as Schema).nullable === true ? { anyOf: [out, { type: 'null' }] } : out;
-}
-
-// strictTypes is off: it asks schema authors to repeat `type: object` beside every object keyword,
-// which OpenAI's schemas do not always do. Unknown keywords still fail (strictSchema).
-const ajv = new Ajv2020({ strict: true, strictTypes: false, allErrors: true, discriminator: true });
-addFormats(ajv);
-ajv.addFormat('unixtime', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= 0 });
-ajv.addVocabulary(['example', 'x-oaiMeta', 'x-oaiTypeLabel', 'x-stainless-const']);
-for (const [name, schema] of Object.entries(fixture.components.schemas)) ajv.addSchema({ ...(adapt(schema) as Schema), $id: idOf(name) });
-
-const validators = new Map<string, ValidateFunction>();
-function validator(name: string): ValidateFunction {
-  let v = validators.get(name);
-  if (!v) {
-    v = ajv.getSchema(idOf(name));
-    if (!v) throw new Error(`${name} is not in the fixture`);
-    validators.set(name, v);
-  }
-  return v;
-}
+const fixture = JSON.parse(readFileSync(join(REPO, 'test', 'fixtures', 'openai-openapi', 'components.json'), 'utf8')) as { openapi: string };
+const validator = openaiSchema;
 
 const describe = (errors: ErrorObject[] | null | undefined) =>
   (errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && Object.keys(e.params).length ? ` ${JSON.stringify(e.params)}` : ''}`).join('; ');
