@@ -15,9 +15,10 @@ from .manager import AudioClient, Catalog, ChatClient, EmbeddingClient, Manager,
 
 
 
-async def _relay(stream: Any, convert: Any) -> AsyncIterator[Any]:
-    """Yields a blocking stream's items (read on a thread) in the event loop; closing the
-    generator (aclose(), a break, task cancellation) cancels the stream on the agent."""
+async def _relay(open_stream: Any, convert: Any) -> AsyncIterator[Any]:
+    """Opens a blocking stream and yields its items (read on a thread) in the event loop; closing
+    the generator (aclose(), a break, task cancellation) cancels the stream on the agent."""
+    stream = await asyncio.to_thread(open_stream)
     loop = asyncio.get_running_loop()
     q: asyncio.Queue = asyncio.Queue()
     end = object()
@@ -41,6 +42,7 @@ async def _relay(stream: Any, convert: Any) -> AsyncIterator[Any]:
             yield item
     finally:
         stream.cancel()
+
 
 class AsyncEmbeddingClient:
     """EmbeddingClient for asyncio: each call runs in a thread."""
@@ -66,15 +68,8 @@ class AsyncChatClient:
     async def complete_chat(self, messages: list, **overrides: Any) -> dict:
         return await asyncio.to_thread(self._sync.complete_chat, messages, **overrides)
 
-    async def complete_chat_streaming(self, messages: list, **overrides: Any) -> AsyncIterator[dict]:
-        stream = await asyncio.to_thread(self._sync.open_stream, messages, **overrides)
-        relay = _relay(stream, lambda chunk: chunk)
-        try:
-            async for chunk in relay:
-                yield chunk
-        finally:
-            # Closing this generator closes the relay at once, which cancels on the agent.
-            await relay.aclose()
+    def complete_chat_streaming(self, messages: list, **overrides: Any) -> AsyncIterator[dict]:
+        return _relay(lambda: self._sync.open_stream(messages, **overrides), lambda chunk: chunk)
 
     async def count_tokens(self, messages: list) -> int:
         return await asyncio.to_thread(self._sync.count_tokens, messages)
@@ -96,15 +91,8 @@ class AsyncAudioClient:
     async def translate(self, audio: Any, **overrides: Any) -> dict:
         return await asyncio.to_thread(self._sync.translate, audio, **overrides)
 
-    async def transcribe_streaming(self, audio: Any, **overrides: Any) -> AsyncIterator[dict]:
-        stream = await asyncio.to_thread(self._sync.open_stream, audio, **overrides)
-        relay = _relay(stream, openai_transcript_event)
-        try:
-            async for event in relay:
-                yield event
-        finally:
-            # Closing this generator closes the relay at once, which cancels on the agent.
-            await relay.aclose()
+    def transcribe_streaming(self, audio: Any, **overrides: Any) -> AsyncIterator[dict]:
+        return _relay(lambda: self._sync.open_stream(audio, **overrides), openai_transcript_event)
 
 
 class AsyncModel:
