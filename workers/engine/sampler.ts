@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { SamplingParams } from '../../protocol/chat.js';
 
 /** splitmix32: tiny, fast and fully determined by the seed, so the same seed gives the same text. */
-function rng(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let s = seed >>> 0;
   return () => {
     s = (s + 0x9e3779b9) >>> 0;
@@ -27,7 +27,7 @@ export class Sampler {
   private prob: Float64Array = new Float64Array(0);
 
   constructor(private readonly p: SamplingParams) {
-    this.random = rng(p.seed ?? randomInt(0, 2 ** 32 - 1));
+    this.random = seededRandom(p.seed ?? randomInt(0, 2 ** 32 - 1));
     this.greedy = p.temperature === 0 || p.topK === 1;
     this.truncates = !this.greedy && (p.topK > 0 || p.topP < 1);
   }

@@ -17,6 +17,7 @@ import type { WorkerTranscript } from '../../protocol/worker-messages.js';
 import { CrucibleError } from '../../protocol/errors.js';
 import { decodeWindow, detectLanguage } from './decode-window.js';
 import { LogMel } from './mel.js';
+import { seededRandom } from '../engine/sampler.js';
 import type { WhisperModel } from './whisper-model.js';
 
 export interface TranscribeOptions {
@@ -36,16 +37,6 @@ const compressionRatio = (text: string) => {
   const b = Buffer.from(text, 'utf8');
   return b.length === 0 ? 0 : b.length / deflateSync(b).length;
 };
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class Transcriber {
   private readonly mel: LogMel;
@@ -82,7 +73,7 @@ export class Transcriber {
     const framesPerWindow = nSamples / hop;
     const totalFrames = Math.floor(audio.length / hop);
     const duration = audio.length / sampleRate;
-    const random = rng(o.seed ?? 0);
+    const random = seededRandom(o.seed ?? 0);
     const segments: TranscriptSegment[] = [];
     const windows: WorkerTranscript['windows'] = [];
     let context = o.prompt ? this.tokenizer.encode(` ${o.prompt.trim()}`).ids : [];
