@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GraphBuilder, onnx, valueInfo } from '../../workers/optimize/onnx-graph.js';
+import { mulberry32 } from './random.js';
 
 const F = onnx.TensorProto.DataType.FLOAT;
 const I64 = onnx.TensorProto.DataType.INT64;
@@ -43,16 +44,10 @@ export function wordPieceTokenizer(vocab: string[]): object {
   };
 }
 
-/** Deterministic uniform numbers in [-1, 1) (mulberry32), so every build writes the same weights. */
+/** Deterministic uniform numbers in [-1, 1), so every build writes the same weights. */
 function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const next = mulberry32(seed);
+  return () => next() * 2 - 1;
 }
 
 /**

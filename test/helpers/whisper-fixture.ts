@@ -18,20 +18,9 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { mulberry32 } from './random.js';
 import { buildVocab, LANGUAGES, tokenizerJson, type WhisperVocab } from './whisper-vocab.js';
 import { genaiDecoder, genaiEncoder, hfDecoderMerged, hfEncoder, type Weights, type WhisperDims } from './whisper-graphs.js';
-
-/** mulberry32: small, fast and the same everywhere. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SteeringOptions {
   seed: number;
@@ -54,7 +43,7 @@ export interface SteeringOptions {
 export const DEFAULT_STEERING: SteeringOptions = { seed: 20, clock: 15, pulse: 10, ramp: 15, noise: 3, tokens: 0.5, positions: 8, cross: 3, tick: 12, rampLength: 40 };
 
 export function whisperWeights(dims: WhisperDims, v: WhisperVocab, o: SteeringOptions = DEFAULT_STEERING): Weights {
-  const rand = rng(o.seed);
+  const rand = mulberry32(o.seed);
   const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
   const w: Weights = new Map();
   const put = (name: string, shape: number[], fill: (i: number) => number) => {
