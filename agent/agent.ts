@@ -236,14 +236,12 @@ export class Agent implements CrucibleApi {
   }
 
   async load(req: LoadRequest): Promise<{ model: string }> {
-    if (req.ep !== undefined) {
-      const usable = await this.devices.providers();
-      if (!usable.includes(req.ep)) {
-        throw new CrucibleError('unsupported_execution_provider',
-          `execution provider '${req.ep}' cannot run on this machine; available: ${usable.join(', ')}`, 'ep');
-      }
+    // The resolver ranks variants by the providers that run here: probe them first (once).
+    const usable = await this.devices.providers();
+    if (req.ep !== undefined && !usable.includes(req.ep)) {
+      throw new CrucibleError('unsupported_execution_provider',
+        `execution provider '${req.ep}' cannot run on this machine; available: ${usable.join(', ')}`, 'ep');
     }
-    await this.devices.providers();
     const entry = await this.registry.load(req.name, { ttl: req.ttl, ep: req.ep, variant: req.variant }).catch(async (err) => {
       throw await this.notDownloaded(req.name, err);
     });
