@@ -39,24 +39,16 @@ export function writeSse<T>(c: Context, first: IteratorResult<T>, it: AsyncItera
       }
     });
   }
-  out.writeHead(200, {
-    'content-type': 'text/event-stream',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-request-id': String(c.get('requestId') ?? ''),
-    ...corsHeadersOf(c),
-  });
-  let gone = false;
-  out.on('close', () => { gone = true; ac.abort(); });
+  const gone = startNodeStream(c, out, 'text/event-stream', ac, { connection: 'keep-alive' });
   void (async () => {
     try {
-      for (let r = first; !r.done && !gone; r = await it.next()) {
+      for (let r = first; !r.done && !gone(); r = await it.next()) {
         const event = eventOf ? `event: ${eventOf(r.value)}\n` : '';
         if (!out.write(`${event}data: ${JSON.stringify(r.value)}\n\n`)) await drained(out);
       }
-      if (!gone) out.write('data: [DONE]\n\n');
+      if (!gone()) out.write('data: [DONE]\n\n');
     } catch (err) {
-      if (!gone) out.write(`data: ${errorFrame(err)}\n\n`);
+      if (!gone()) out.write(`data: ${errorFrame(err)}\n\n`);
     } finally {
       ac.abort();
       await it.return?.();
@@ -85,17 +77,10 @@ export function writeChunks(c: Context, contentType: string, pieces: AsyncIterat
       }
     });
   }
-  out.writeHead(200, {
-    'content-type': contentType,
-    'cache-control': 'no-cache',
-    'x-request-id': String(c.get('requestId') ?? ''),
-    ...corsHeadersOf(c),
-  });
-  let gone = false;
-  out.on('close', () => { gone = true; ac.abort(); });
+  const gone = startNodeStream(c, out, contentType, ac);
   void (async () => {
     try {
-      for (let r = await pieces.next(); !r.done && !gone; r = await pieces.next()) {
+      for (let r = await pieces.next(); !r.done && !gone(); r = await pieces.next()) {
         await new Promise<void>((resolve) => out.write(r.value, () => resolve()));
       }
     } catch {
@@ -106,4 +91,18 @@ export function writeChunks(c: Context, contentType: string, pieces: AsyncIterat
     }
   })();
   return RESPONSE_ALREADY_SENT;
+}
+
+/** Sends a streamed answer's head straight on the Node response; a client that goes away aborts `ac`. */
+function startNodeStream(c: Context, out: ServerResponse, contentType: string, ac: AbortController, extra: Record<string, string> = {}): () => boolean {
+  out.writeHead(200, {
+    'content-type': contentType,
+    'cache-control': 'no-cache',
+    ...extra,
+    'x-request-id': String(c.get('requestId') ?? ''),
+    ...corsHeadersOf(c),
+  });
+  let gone = false;
+  out.on('close', () => { gone = true; ac.abort(); });
+  return () => gone;
 }
